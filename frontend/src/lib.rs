@@ -1,0 +1,1 @@
+//! hermes-s6: the unprivileged half.

@@ -1,0 +1,1 @@
+//! Container emulation for integration tests.
