@@ -1,0 +1,396 @@
+//! The operations on `gateway-<profile>` slots (design §4, §5), each reaching
+//! the scan directory only through the descriptor opened and verified in
+//! `Scan::open`.
+
+use crate::config::{COMMAND_DIR, GATEWAY_COMMAND, HERMES_HOME, HERMES_USER, SCAN_DIR};
+use crate::exit::{Failure, EXISTS, INTERNAL, NOT_RUNNING, NO_SUCH_SLOT, UNSAFE};
+use crate::fsx::{self, internal};
+use crate::payload::Var;
+use crate::request::Profile;
+use nix::errno::Errno;
+use nix::fcntl::{openat, renameat2, Flock, FlockArg, OFlag, RenameFlags};
+use nix::sys::stat::{Mode, SFlag};
+use nix::unistd::Gid;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Longer than the slot's `timeout-kill`: by then s6 has killed the gateway.
+const RELEASE_DEADLINE: Duration = Duration::from_secs(15);
+const TIMEOUT_KILL_MS: &str = "10000\n";
+const HELPER_LOCK: &str = ".hermes-s6-helper.lock";
+/// Left by `restart` so that `finish` restarts the gateway whatever its exit
+/// code (a gateway exiting 0 on SIGTERM must not turn a restart into a stop).
+const RESTART_MARKER: &str = "restart-requested";
+
+#[derive(Debug)]
+pub struct Scan {
+    dir: OwnedFd,
+    svscan_control: OwnedFd,
+}
+
+impl Scan {
+    /// Opens the scan dir and s6-svscan's control FIFO; 69 when s6-svscan is
+    /// not there to read it.
+    pub fn open() -> Result<Scan, Failure> {
+        let not_running =
+            |why: &str| Failure::new(NOT_RUNNING, format!("s6-svscan is not running: {why}"));
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let dir = match nix::fcntl::open(SCAN_DIR, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(not_running(&format!("{SCAN_DIR} does not exist"))),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                return Err(Failure::new(
+                    UNSAFE,
+                    format!("{SCAN_DIR} is a symlink or not a directory"),
+                ))
+            }
+            Err(e) => return Err(internal(SCAN_DIR, e)),
+        };
+        fsx::verify(&dir, SFlag::S_IFDIR, SCAN_DIR)?;
+        let svscan_dir = fsx::open_dir(&dir, ".s6-svscan", ".s6-svscan")?
+            .ok_or_else(|| not_running("no .s6-svscan"))?;
+        let wflags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let svscan_control = match openat(&svscan_dir, "control", wflags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENXIO | Errno::ENOENT) => {
+                return Err(not_running("no reader on .s6-svscan/control"))
+            }
+            Err(Errno::ELOOP) => {
+                return Err(Failure::new(UNSAFE, ".s6-svscan/control is a symlink"))
+            }
+            Err(e) => return Err(internal(".s6-svscan/control", e)),
+        };
+        fsx::verify(&svscan_control, SFlag::S_IFIFO, ".s6-svscan/control")?;
+        Ok(Scan {
+            dir,
+            svscan_control,
+        })
+    }
+
+    /// `a` rescan, `n` prune supervisors of vanished services.
+    pub fn svscan(&self, command: &[u8]) -> Result<(), Failure> {
+        match nix::unistd::write(&self.svscan_control, command) {
+            Ok(n) if n == command.len() => Ok(()),
+            Err(Errno::EPIPE) => Err(Failure::new(
+                NOT_RUNNING,
+                "s6-svscan stopped reading its control FIFO",
+            )),
+            Ok(_) | Err(Errno::EAGAIN) => {
+                Err(Failure::new(INTERNAL, "s6-svscan control FIFO full"))
+            }
+            Err(e) => Err(internal(".s6-svscan/control", e)),
+        }
+    }
+
+    /// Serializes helpers: two concurrent calls on one slot would otherwise
+    /// remove each other's staging directory. Root-only, so the caller cannot
+    /// hold it to block everyone.
+    pub fn lock(&self) -> Result<Flock<std::fs::File>, Failure> {
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(
+            &self.dir,
+            HELPER_LOCK,
+            flags,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| internal(HELPER_LOCK, e))?;
+        fsx::verify(&fd, SFlag::S_IFREG, HELPER_LOCK)?;
+        Flock::lock(std::fs::File::from(fd), FlockArg::LockExclusive)
+            .map_err(|(_, e)| internal(HELPER_LOCK, e))
+    }
+
+    /// Opens an existing slot; 66 when it is not registered.
+    fn slot(&self, p: &Profile) -> Result<OwnedFd, Failure> {
+        fsx::open_dir(&self.dir, &p.service(), "slot")?
+            .ok_or_else(|| Failure::new(NO_SUCH_SLOT, "no such slot: register the profile first"))
+    }
+}
+
+fn staging_name(p: &Profile) -> String {
+    format!(".{}.new", p.service())
+}
+
+fn retired_name(p: &Profile) -> String {
+    format!(".{}.old", p.service())
+}
+
+/// Finishes what an interrupted helper left behind for this profile: a
+/// half-built staging dir, or a retired slot still waiting to be torn down.
+fn clean_leftovers(scan: &Scan, p: &Profile) -> Result<(), Failure> {
+    fsx::remove_tree(&scan.dir, &staging_name(p), 0)?;
+    if let Some(retired) = fsx::open_dir(&scan.dir, &retired_name(p), "retired slot")? {
+        tear_down(scan, &retired)?;
+        fsx::remove_tree(&scan.dir, &retired_name(p), 0)?;
+    }
+    Ok(())
+}
+
+pub fn register(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid) -> Result<(), Failure> {
+    clean_leftovers(scan, p)?;
+    if let Some(st) = fsx::probe(&scan.dir, &p.service(), "slot")? {
+        let code = if fsx::is_dir(&st) && st.st_uid == 0 {
+            EXISTS
+        } else {
+            UNSAFE
+        };
+        return Err(Failure::new(code, "slot already exists; nothing changed"));
+    }
+    let stage_name = staging_name(p);
+    let built = build_slot(scan, p, env, hermes, &stage_name).and_then(|()| {
+        // Publishing never replaces whatever may have appeared at the name.
+        renameat2(
+            &scan.dir,
+            stage_name.as_str(),
+            &scan.dir,
+            p.service().as_str(),
+            RenameFlags::RENAME_NOREPLACE,
+        )
+        .map_err(|e| match e {
+            Errno::EEXIST => Failure::new(EXISTS, "slot already exists; nothing changed"),
+            e => internal("publishing the slot", e),
+        })
+    });
+    if built.is_err() {
+        let _ = fsx::remove_tree(&scan.dir, &stage_name, 0);
+    }
+    built
+}
+
+/// Builds the whole slot in a dot-prefixed sibling, which s6-svscan ignores,
+/// closed to everyone (0700) until it is complete.
+fn build_slot(
+    scan: &Scan,
+    p: &Profile,
+    env: Option<&[Var]>,
+    hermes: Gid,
+    stage_name: &str,
+) -> Result<(), Failure> {
+    let stage = fsx::create_dir(&scan.dir, stage_name, 0o700, None)?;
+    fsx::create_file(&stage, "run", run_script(p).as_bytes(), 0o755, None)?;
+    fsx::create_file(&stage, "finish", finish_script(p).as_bytes(), 0o755, None)?;
+    fsx::create_file(&stage, "down", b"", 0o644, None)?;
+    fsx::create_file(
+        &stage,
+        "timeout-kill",
+        TIMEOUT_KILL_MS.as_bytes(),
+        0o644,
+        None,
+    )?;
+    // Pre-created so that s6-supervise adopts it as is: group hermes may
+    // traverse it and read status/lock, while control stays 0600 root (I9).
+    fsx::create_dir(&stage, "supervise", 0o710, Some(hermes))?;
+    if let Some(vars) = env.filter(|vars| !vars.is_empty()) {
+        let env_dir = fsx::create_dir(&stage, "env", 0o750, Some(hermes))?;
+        for var in vars {
+            // s6-envdir -f drops exactly one final newline, so an empty value
+            // survives as "\n" (an empty file would unset the variable).
+            let mut content = zeroize::Zeroizing::new(Vec::with_capacity(var.value.len() + 1));
+            content.extend_from_slice(&var.value);
+            content.push(b'\n');
+            fsx::create_file(&env_dir, &var.key, &content, 0o640, Some(hermes))?;
+        }
+    }
+    let log = fsx::create_dir(&stage, "log", 0o755, None)?;
+    fsx::create_file(&log, "run", log_run_script(p).as_bytes(), 0o755, None)?;
+    fsx::create_dir(&log, "supervise", 0o710, Some(hermes))?;
+    nix::sys::stat::fchmod(&stage, Mode::from_bits_truncate(0o755)).map_err(|e| internal("slot", e))
+}
+
+/// Takes the slot out of the scan with one rename, then stops and removes it.
+pub fn unregister(scan: &Scan, p: &Profile) -> Result<(), Failure> {
+    clean_leftovers(scan, p)?;
+    let Some(slot) = fsx::open_dir(&scan.dir, &p.service(), "slot")? else {
+        return Ok(());
+    };
+    renameat2(
+        &scan.dir,
+        p.service().as_str(),
+        &scan.dir,
+        retired_name(p).as_str(),
+        RenameFlags::RENAME_NOREPLACE,
+    )
+    .map_err(|e| internal("retiring the slot", e))?;
+    tear_down(scan, &slot)?;
+    fsx::remove_tree(&scan.dir, &retired_name(p), 0)
+}
+
+/// Stops the service, then its logger (so the gateway's last lines are
+/// logged), making each supervisor exit, and waits until both have released
+/// the slot.
+fn tear_down(scan: &Scan, slot: &OwnedFd) -> Result<(), Failure> {
+    let supervise = fsx::open_dir(slot, "supervise", "supervise")?;
+    let log_supervise = match fsx::open_dir(slot, "log", "log")? {
+        Some(log) => fsx::open_dir(&log, "supervise", "log/supervise")?,
+        None => None,
+    };
+    let deadline = Instant::now() + RELEASE_DEADLINE;
+    if let Some(dir) = &supervise {
+        // "d" down, "x" exit once down. A supervisor already gone is fine.
+        fsx::send(dir, "control", b"dx", "supervise/control")?;
+    }
+    // Rescan so s6-svscan forgets the slot and prunes what it still runs.
+    scan.svscan(b"an")?;
+    if let Some(dir) = &supervise {
+        wait_released(dir, deadline)?;
+    }
+    if let Some(dir) = &log_supervise {
+        fsx::send(dir, "control", b"dx", "log/supervise/control")?;
+        wait_released(dir, deadline)?;
+    }
+    Ok(())
+}
+
+/// Polls the supervisor's lock (backing off to 20 ms): s6 offers no
+/// notification a root process could wait on without subscribing to events.
+fn wait_released(supervise: &OwnedFd, deadline: Instant) -> Result<(), Failure> {
+    let mut pause = Duration::from_millis(1);
+    while fsx::is_locked(supervise, "supervise/lock")? {
+        if Instant::now() > deadline {
+            return Err(Failure::new(
+                INTERNAL,
+                "supervisor did not exit in time; slot left retired, the next call retries",
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// What a control operation achieved: `Sent` when the slot's supervisor got
+/// the command, `NeedsScan` when no supervisor runs for the slot yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    NeedsScan,
+}
+
+fn deliver(slot: &OwnedFd, command: &[u8]) -> Result<Delivery, Failure> {
+    let Some(supervise) = fsx::open_dir(slot, "supervise", "supervise")? else {
+        return Ok(Delivery::NeedsScan);
+    };
+    match fsx::send(&supervise, "control", command, "supervise/control")? {
+        true => Ok(Delivery::Sent),
+        false => Ok(Delivery::NeedsScan),
+    }
+}
+
+/// Want up: the intent (no `down` marker) first, then the command.
+pub fn start(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
+    let slot = scan.slot(p)?;
+    fsx::remove_file(&slot, "down")?;
+    deliver(&slot, b"u")
+}
+
+/// Want down: the `down` marker first, then the command.
+pub fn stop(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
+    let slot = scan.slot(p)?;
+    ensure_file(&slot, "down")?;
+    fsx::remove_file(&slot, RESTART_MARKER)?;
+    deliver(&slot, b"d")
+}
+
+/// SIGTERM a running gateway so s6 starts it again; start it if it is down.
+pub fn restart(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
+    let slot = scan.slot(p)?;
+    fsx::remove_file(&slot, "down")?;
+    if is_up(&slot)? {
+        ensure_file(&slot, RESTART_MARKER)?;
+        deliver(&slot, b"ut")
+    } else {
+        deliver(&slot, b"u")
+    }
+}
+
+fn ensure_file(slot: &OwnedFd, name: &str) -> Result<(), Failure> {
+    match fsx::probe(slot, name, name)? {
+        Some(st)
+            if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFREG.bits() && st.st_uid == 0 =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(Failure::new(
+            UNSAFE,
+            format!("{name} is not a root-owned regular file; nothing changed"),
+        )),
+        None => fsx::create_file(slot, name, b"", 0o644, None),
+    }
+}
+
+/// Reads the pid field of `supervise/status` (bytes 24..32 in both the 35-
+/// and 43-byte layouts); up when a supervisor holds the lock and pid != 0.
+fn is_up(slot: &OwnedFd) -> Result<bool, Failure> {
+    let Some(supervise) = fsx::open_dir(slot, "supervise", "supervise")? else {
+        return Ok(false);
+    };
+    if !fsx::is_locked(&supervise, "supervise/lock")? {
+        return Ok(false);
+    }
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    let status = match openat(&supervise, "status", flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(false),
+        Err(e) => return Err(internal("supervise/status", e)),
+    };
+    fsx::verify(&status, SFlag::S_IFREG, "supervise/status")?;
+    let mut buf = [0u8; 43];
+    let n =
+        nix::unistd::read(status.as_fd(), &mut buf).map_err(|e| internal("supervise/status", e))?;
+    Ok(n >= 32 && buf[24..32].iter().any(|&b| b != 0))
+}
+
+fn gateway_args(p: &Profile) -> String {
+    match p.as_str() {
+        "default" => format!("{GATEWAY_COMMAND} gateway run --replace"),
+        name => format!("{GATEWAY_COMMAND} -p {name} gateway run --replace"),
+    }
+}
+
+/// Root sets up the environment, drops to hermes, and only then applies the
+/// caller-supplied `env/` (I10): no payload value ever reaches a root process.
+fn run_script(p: &Profile) -> String {
+    let c = COMMAND_DIR;
+    format!(
+        "#!{c}/execlineb -P\n\
+         # {service}: written by hermes-s6-helper. Root-owned; never edit in place.\n\
+         {c}/with-contenv\n\
+         {c}/export HOME {HERMES_HOME}\n\
+         {c}/export HERMES_S6_SUPERVISED_CHILD 1\n\
+         {c}/export HERMES_SUPERVISED_CHILD 1\n\
+         {c}/fdmove -c 2 1\n\
+         {c}/s6-setuidgid {HERMES_USER}\n\
+         {c}/s6-envdir -I -f -L env\n\
+         {c}/cd {HERMES_HOME}\n\
+         {args}\n",
+        service = p.service(),
+        args = gateway_args(p),
+    )
+}
+
+/// Runs as root after each exit of `run`: $1 is the exit code (256 when
+/// killed by a signal). 0 (clean stop) and 78 (bad configuration) end the
+/// service (125), anything else lets s6 restart it, and a pending restart
+/// always restarts.
+fn finish_script(p: &Profile) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # {service}: written by hermes-s6-helper. Root-owned; never edit in place.\n\
+         if [ -e {RESTART_MARKER} ]; then\n  exec /bin/rm -f {RESTART_MARKER}\nfi\n\
+         case \"$1\" in\n  0|78) exit 125 ;;\nesac\n\
+         exit 0\n",
+        service = p.service(),
+    )
+}
+
+/// The logger runs as hermes and creates its own directory on the
+/// hermes-writable volume; root never writes there.
+fn log_run_script(p: &Profile) -> String {
+    let c = COMMAND_DIR;
+    let dir = format!("{HERMES_HOME}/logs/gateways/{}", p.as_str());
+    format!(
+        "#!{c}/execlineb -P\n\
+         {c}/s6-setuidgid {HERMES_USER}\n\
+         {c}/if {{ /bin/mkdir -p {dir} }}\n\
+         {c}/s6-log 1 n10 s1000000 T {dir}\n"
+    )
+}
