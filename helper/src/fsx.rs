@@ -75,13 +75,13 @@ pub fn is_dir(st: &FileStat) -> bool {
     file_type(st) == SFlag::S_IFDIR
 }
 
-/// Writes control bytes into an s6 FIFO. Returns false when nobody reads it
-/// (the FIFO is missing or its supervisor is not running): never blocks.
-pub fn send(dir: impl AsFd, name: &str, bytes: &[u8], what: &str) -> Result<bool, Failure> {
+/// Opens an s6 control FIFO for writing, verified; `None` when nobody reads
+/// it (the FIFO is missing or its supervisor is not running). Never blocks.
+pub fn open_fifo(dir: impl AsFd, name: &str, what: &str) -> Result<Option<OwnedFd>, Failure> {
     let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fifo = match openat(dir, name, flags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT | Errno::ENXIO) => return Ok(false),
+        Err(Errno::ENOENT | Errno::ENXIO) => return Ok(None),
         Err(Errno::ELOOP) => {
             return Err(Failure::new(
                 UNSAFE,
@@ -91,7 +91,12 @@ pub fn send(dir: impl AsFd, name: &str, bytes: &[u8], what: &str) -> Result<bool
         Err(e) => return Err(internal(what, e)),
     };
     verify(&fifo, SFlag::S_IFIFO, what)?;
-    match nix::unistd::write(&fifo, bytes) {
+    Ok(Some(fifo))
+}
+
+/// Writes control bytes; false when the reader went away meanwhile.
+pub fn write_fifo(fifo: &OwnedFd, bytes: &[u8], what: &str) -> Result<bool, Failure> {
+    match nix::unistd::write(fifo, bytes) {
         Ok(n) if n == bytes.len() => Ok(true),
         Err(Errno::EPIPE) => Ok(false),
         Ok(_) | Err(Errno::EAGAIN) => Err(Failure::new(

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 /// Longer than the slot's `timeout-kill`: by then s6 has killed the gateway.
 const RELEASE_DEADLINE: Duration = Duration::from_secs(15);
 const TIMEOUT_KILL_MS: &str = "10000\n";
-const HELPER_LOCK: &str = ".hermes-s6-helper.lock";
 /// Left by `restart` so that `finish` restarts the gateway whatever its exit
 /// code (a gateway exiting 0 on SIGTERM must not turn a restart into a stop).
 const RESTART_MARKER: &str = "restart-requested";
@@ -25,6 +24,7 @@ const RESTART_MARKER: &str = "restart-requested";
 #[derive(Debug)]
 pub struct Scan {
     dir: OwnedFd,
+    svscan_dir: OwnedFd,
     svscan_control: OwnedFd,
 }
 
@@ -49,60 +49,36 @@ impl Scan {
         fsx::verify(&dir, SFlag::S_IFDIR, SCAN_DIR)?;
         let svscan_dir = fsx::open_dir(&dir, ".s6-svscan", ".s6-svscan")?
             .ok_or_else(|| not_running("no .s6-svscan"))?;
-        let wflags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let svscan_control = match openat(&svscan_dir, "control", wflags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::ENXIO | Errno::ENOENT) => {
-                return Err(not_running("no reader on .s6-svscan/control"))
-            }
-            Err(Errno::ELOOP) => {
-                return Err(Failure::new(UNSAFE, ".s6-svscan/control is a symlink"))
-            }
-            Err(e) => return Err(internal(".s6-svscan/control", e)),
-        };
-        fsx::verify(&svscan_control, SFlag::S_IFIFO, ".s6-svscan/control")?;
+        let svscan_control = fsx::open_fifo(&svscan_dir, "control", ".s6-svscan/control")?
+            .ok_or_else(|| not_running("no reader on .s6-svscan/control"))?;
         Ok(Scan {
             dir,
+            svscan_dir,
             svscan_control,
         })
     }
 
     /// `a` rescan, `n` prune supervisors of vanished services.
     pub fn svscan(&self, command: &[u8]) -> Result<(), Failure> {
-        match nix::unistd::write(&self.svscan_control, command) {
-            Ok(n) if n == command.len() => Ok(()),
-            Err(Errno::EPIPE) => Err(Failure::new(
+        match fsx::write_fifo(&self.svscan_control, command, ".s6-svscan/control")? {
+            true => Ok(()),
+            false => Err(Failure::new(
                 NOT_RUNNING,
                 "s6-svscan stopped reading its control FIFO",
             )),
-            Ok(_) | Err(Errno::EAGAIN) => {
-                Err(Failure::new(INTERNAL, "s6-svscan control FIFO full"))
-            }
-            Err(e) => Err(internal(".s6-svscan/control", e)),
         }
     }
 
     /// Serializes helpers: two concurrent calls on one slot would otherwise
-    /// remove each other's staging directory. Root-only, so the caller cannot
-    /// hold it to block everyone.
-    pub fn lock(&self) -> Result<Flock<std::fs::File>, Failure> {
-        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = openat(
-            &self.dir,
-            HELPER_LOCK,
-            flags,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| internal(HELPER_LOCK, e))?;
-        fsx::verify(&fd, SFlag::S_IFREG, HELPER_LOCK)?;
-        Flock::lock(std::fs::File::from(fd), FlockArg::LockExclusive)
-            .map_err(|(_, e)| internal(HELPER_LOCK, e))
-    }
-
-    /// Opens an existing slot; 66 when it is not registered.
-    fn slot(&self, p: &Profile) -> Result<OwnedFd, Failure> {
-        fsx::open_dir(&self.dir, &p.service(), "slot")?
-            .ok_or_else(|| Failure::new(NO_SUCH_SLOT, "no such slot: register the profile first"))
+    /// remove each other's staging directory. The lock is taken on
+    /// `.s6-svscan` (0700 root), so the caller cannot open it to block
+    /// everyone, and no file is created for it.
+    pub fn lock(&self) -> Result<Flock<OwnedFd>, Failure> {
+        let fd = self
+            .svscan_dir
+            .try_clone()
+            .map_err(|e| Failure::new(INTERNAL, format!("lock: {e}")))?;
+        Flock::lock(fd, FlockArg::LockExclusive).map_err(|(_, e)| internal("lock", e))
     }
 }
 
@@ -119,7 +95,7 @@ fn retired_name(p: &Profile) -> String {
 fn clean_leftovers(scan: &Scan, p: &Profile) -> Result<(), Failure> {
     fsx::remove_tree(&scan.dir, &staging_name(p), 0)?;
     if let Some(retired) = fsx::open_dir(&scan.dir, &retired_name(p), "retired slot")? {
-        tear_down(scan, &retired)?;
+        tear_down(scan, &supervisors(&retired)?)?;
         fsx::remove_tree(&scan.dir, &retired_name(p), 0)?;
     }
     Ok(())
@@ -197,11 +173,14 @@ fn build_slot(
 }
 
 /// Takes the slot out of the scan with one rename, then stops and removes it.
+/// Everything is opened and checked before the rename, so an unsafe slot is
+/// refused while still untouched.
 pub fn unregister(scan: &Scan, p: &Profile) -> Result<(), Failure> {
     clean_leftovers(scan, p)?;
     let Some(slot) = fsx::open_dir(&scan.dir, &p.service(), "slot")? else {
         return Ok(());
     };
+    let supervisors = supervisors(&slot)?;
     renameat2(
         &scan.dir,
         p.service().as_str(),
@@ -210,31 +189,42 @@ pub fn unregister(scan: &Scan, p: &Profile) -> Result<(), Failure> {
         RenameFlags::RENAME_NOREPLACE,
     )
     .map_err(|e| internal("retiring the slot", e))?;
-    tear_down(scan, &slot)?;
+    tear_down(scan, &supervisors)?;
     fsx::remove_tree(&scan.dir, &retired_name(p), 0)
 }
 
+/// The service's `supervise/` then the logger's, each with its control FIFO
+/// when a supervisor reads it.
+type Supervisors = Vec<(OwnedFd, Option<OwnedFd>)>;
+
+fn supervisors(slot: &OwnedFd) -> Result<Supervisors, Failure> {
+    let mut found = Vec::new();
+    if let Some(dir) = fsx::open_dir(slot, "supervise", "supervise")? {
+        let control = fsx::open_fifo(&dir, "control", "supervise/control")?;
+        found.push((dir, control));
+    }
+    if let Some(log) = fsx::open_dir(slot, "log", "log")? {
+        if let Some(dir) = fsx::open_dir(&log, "supervise", "log/supervise")? {
+            let control = fsx::open_fifo(&dir, "control", "log/supervise/control")?;
+            found.push((dir, control));
+        }
+    }
+    Ok(found)
+}
+
 /// Stops the service, then its logger (so the gateway's last lines are
-/// logged), making each supervisor exit, and waits until both have released
-/// the slot.
-fn tear_down(scan: &Scan, slot: &OwnedFd) -> Result<(), Failure> {
-    let supervise = fsx::open_dir(slot, "supervise", "supervise")?;
-    let log_supervise = match fsx::open_dir(slot, "log", "log")? {
-        Some(log) => fsx::open_dir(&log, "supervise", "log/supervise")?,
-        None => None,
-    };
+/// logged): "d" down, "x" exit once down; then waits until each supervisor
+/// has released the slot. A supervisor already gone is fine.
+fn tear_down(scan: &Scan, supervisors: &Supervisors) -> Result<(), Failure> {
     let deadline = Instant::now() + RELEASE_DEADLINE;
-    if let Some(dir) = &supervise {
-        // "d" down, "x" exit once down. A supervisor already gone is fine.
-        fsx::send(dir, "control", b"dx", "supervise/control")?;
-    }
-    // Rescan so s6-svscan forgets the slot and prunes what it still runs.
-    scan.svscan(b"an")?;
-    if let Some(dir) = &supervise {
-        wait_released(dir, deadline)?;
-    }
-    if let Some(dir) = &log_supervise {
-        fsx::send(dir, "control", b"dx", "log/supervise/control")?;
+    for (i, (dir, control)) in supervisors.iter().enumerate() {
+        if let Some(fifo) = control {
+            fsx::write_fifo(fifo, b"dx", "supervise/control")?;
+        }
+        if i == 0 {
+            // Rescan so s6-svscan forgets the slot and prunes what it still runs.
+            scan.svscan(b"an")?;
+        }
         wait_released(dir, deadline)?;
     }
     Ok(())
@@ -265,40 +255,60 @@ pub enum Delivery {
     NeedsScan,
 }
 
-fn deliver(slot: &OwnedFd, command: &[u8]) -> Result<Delivery, Failure> {
-    let Some(supervise) = fsx::open_dir(slot, "supervise", "supervise")? else {
-        return Ok(Delivery::NeedsScan);
-    };
-    match fsx::send(&supervise, "control", command, "supervise/control")? {
-        true => Ok(Delivery::Sent),
-        false => Ok(Delivery::NeedsScan),
+/// A slot about to receive a command, checked entirely before any change:
+/// the slot directory, and its control FIFO when a supervisor reads it.
+struct Target {
+    slot: OwnedFd,
+    control: Option<OwnedFd>,
+}
+
+impl Target {
+    fn open(scan: &Scan, p: &Profile) -> Result<Target, Failure> {
+        let slot = fsx::open_dir(&scan.dir, &p.service(), "slot")?.ok_or_else(|| {
+            Failure::new(NO_SUCH_SLOT, "no such slot: register the profile first")
+        })?;
+        let control = match fsx::open_dir(&slot, "supervise", "supervise")? {
+            Some(supervise) => fsx::open_fifo(&supervise, "control", "supervise/control")?,
+            None => None,
+        };
+        Ok(Target { slot, control })
+    }
+
+    fn deliver(&self, command: &[u8]) -> Result<Delivery, Failure> {
+        match &self.control {
+            Some(fifo) if fsx::write_fifo(fifo, command, "supervise/control")? => {
+                Ok(Delivery::Sent)
+            }
+            _ => Ok(Delivery::NeedsScan),
+        }
     }
 }
 
 /// Want up: the intent (no `down` marker) first, then the command.
 pub fn start(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
-    let slot = scan.slot(p)?;
-    fsx::remove_file(&slot, "down")?;
-    deliver(&slot, b"u")
+    let target = Target::open(scan, p)?;
+    fsx::remove_file(&target.slot, "down")?;
+    target.deliver(b"u")
 }
 
 /// Want down: the `down` marker first, then the command.
 pub fn stop(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
-    let slot = scan.slot(p)?;
-    ensure_file(&slot, "down")?;
-    fsx::remove_file(&slot, RESTART_MARKER)?;
-    deliver(&slot, b"d")
+    let target = Target::open(scan, p)?;
+    ensure_file(&target.slot, "down")?;
+    fsx::remove_file(&target.slot, RESTART_MARKER)?;
+    target.deliver(b"d")
 }
 
 /// SIGTERM a running gateway so s6 starts it again; start it if it is down.
 pub fn restart(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
-    let slot = scan.slot(p)?;
-    fsx::remove_file(&slot, "down")?;
-    if is_up(&slot)? {
-        ensure_file(&slot, RESTART_MARKER)?;
-        deliver(&slot, b"ut")
+    let target = Target::open(scan, p)?;
+    let up = target.control.is_some() && is_up(&target.slot)?;
+    fsx::remove_file(&target.slot, "down")?;
+    if up {
+        ensure_file(&target.slot, RESTART_MARKER)?;
+        target.deliver(b"ut")
     } else {
-        deliver(&slot, b"u")
+        target.deliver(b"u")
     }
 }
 

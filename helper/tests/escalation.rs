@@ -1,0 +1,102 @@
+//! No escalation: as hermes, with the helper available, every route the
+//! filesystem offers towards a process running as root fails. Each attempt
+//! aims at making a root process create `/run/pwned-<n>`; none may appear.
+
+mod common;
+use common::*;
+
+fn pwned(c: &Container) -> Vec<String> {
+    std::fs::read_dir(c.host_path("/run"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pwned"))
+        .collect()
+}
+
+#[test]
+fn hermes_cannot_plant_or_alter_anything_s6_runs_as_root() {
+    let Some(c) = boot("hermes_cannot_plant_or_alter_anything_s6_runs_as_root") else {
+        return;
+    };
+    profile_dir(&c, "alpha");
+    ok(&c, &["register", "alpha"]);
+    ok(&c, &["start", "alpha"]);
+    wait_up(&c, "gateway-alpha");
+    let attempts = [
+        // A service of its own in the scan dir, then a rescan.
+        "mkdir /run/service/evil && printf '#!/bin/sh\\ntouch /run/pwned-1\\n' > /run/service/evil/run && chmod +x /run/service/evil/run",
+        "s6-svscanctl -a /run/service",
+        // Alter or replace what s6 executes as root for an existing slot.
+        "printf '#!/bin/sh\\ntouch /run/pwned-2\\n' > /run/service/gateway-alpha/finish",
+        "mv /run/service/gateway-alpha/run /tmp/run-moved",
+        "ln -sf /tmp/evil /run/service/gateway-alpha/finish",
+        "touch /run/service/gateway-alpha/supervise/evil",
+        "rm -f /run/service/gateway-alpha/down",
+        "printf d > /run/service/gateway-alpha/supervise/control",
+        "mkfifo /run/service/gateway-alpha/event/evil",
+        // The staging and retired names the helper uses.
+        "mkdir /run/service/.gateway-beta.new",
+        "ln -s /etc /run/service/.gateway-alpha.old",
+        // The container environment root's run scripts import.
+        "echo /tmp/evil.so > /run/s6/container_environment/LD_PRELOAD",
+    ];
+    for (i, attempt) in attempts.iter().enumerate() {
+        let out = c.run_as(User::Hermes, &["sh", "-c", attempt], &[], None);
+        assert_ne!(out.code, Some(0), "attempt {i} succeeded: {attempt}");
+    }
+    // The helper itself only accepts gateway names: no route to other services.
+    for name in ["../evil", "main-hermes/..", "/run/service/evil"] {
+        assert_eq!(helper(&c, User::Hermes, &["start", name]).code, Some(65));
+    }
+    // An env value is data, never code, wherever it lands.
+    profile_dir(&c, "beta");
+    let payload = br#"{"INJECT":"$(touch /run/pwned-3); `touch /run/pwned-4`"}"#;
+    let out = helper_with_stdin(&c, User::Hermes, &["register", "beta"], Some(payload));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    ok(&c, &["start", "beta"]);
+    wait_up(&c, "gateway-beta");
+    ok(&c, &["restart", "alpha", "beta"]);
+    wait_up(&c, "gateway-alpha");
+    wait_up(&c, "gateway-beta");
+    assert!(!c.host_path("/run/service/evil").exists());
+    assert_eq!(pwned(&c), Vec::<String>::new());
+}
+
+#[test]
+fn racing_a_register_against_symlink_swaps_gains_nothing() {
+    let Some(c) = boot("racing_a_register_against_symlink_swaps") else {
+        return;
+    };
+    for i in 0..10 {
+        profile_dir(&c, &format!("r{i}"));
+    }
+    // A hermes process hammers every name the helper will use while the
+    // helper registers and unregisters; the scan dir is root's, so every swap
+    // fails, and the helper's results are exactly the normal ones.
+    let racer = "end=$(($(date +%s) + 4)); while [ $(date +%s) -lt $end ]; do for i in 0 1 2 3 4 5 6 7 8 9; do \
+                 ln -sfn /etc /run/service/.gateway-r$i.new 2>/dev/null; ln -sfn /etc /run/service/gateway-r$i 2>/dev/null; \
+                 ln -sfn /etc /run/service/gateway-r$i/log 2>/dev/null; done; done; true";
+    let racing = c.exec(User::Hermes, &["sh", "-c", racer]).spawn();
+    for _ in 0..5 {
+        let names: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+        let mut reg = vec!["register"];
+        reg.extend(names.iter().map(String::as_str));
+        ok(&c, &reg);
+        let mut unreg = vec!["unregister"];
+        unreg.extend(names.iter().map(String::as_str));
+        ok(&c, &unreg);
+    }
+    racing.wait_output();
+    let left: Vec<String> = std::fs::read_dir(c.host_path("/run/service"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec![".s6-svscan".to_string()],
+        "only s6-svscan's own dir remains"
+    );
+    assert!(std::fs::read_dir(c.host_path("/etc")).is_ok());
+}
