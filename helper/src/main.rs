@@ -30,6 +30,7 @@ fn main() {
 
 fn run(argv: &[OsString], record: &mut audit::Record) -> Result<u8, Failure> {
     let hermes = process::authorize()?;
+    process::check_limits()?;
     process::drop_privileges(hermes)?;
     let request = request::parse(argv)?;
     record.request(&request);

@@ -9,6 +9,7 @@
 //! reallocation leaves a copy of a secret behind.
 
 use crate::exit::{Failure, DATA};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::{fstat, SFlag};
 use std::os::fd::AsFd;
@@ -51,12 +52,14 @@ pub struct Var {
     pub value: Secret,
 }
 
-/// Reads stdin when it may carry a payload: not a terminal, not /dev/null,
-/// not empty. The whole read must finish within `READ_DEADLINE`.
+/// Reads stdin when it may carry a payload: open for reading, not a
+/// character device (a terminal, /dev/null, or the /dev/full that glibc puts
+/// on a closed fd 0 of a setuid program), not empty. The whole read must
+/// finish within `READ_DEADLINE`.
 pub fn read_stdin() -> Result<Option<Secret>, Failure> {
-    let stdin = std::io::stdin();
-    let fd = stdin.as_fd();
-    if nix::unistd::isatty(fd).unwrap_or(false) || is_dev_null(fd) {
+    let fd = std::io::stdin();
+    let fd = fd.as_fd();
+    if !may_carry_payload(fd) {
         return Ok(None);
     }
     let mut buf = Zeroizing::new(vec![0u8; MAX_BYTES + 1]);
@@ -86,15 +89,16 @@ pub fn read_stdin() -> Result<Option<Secret>, Failure> {
     Ok(if len == 0 { None } else { Some(buf) })
 }
 
-fn is_dev_null(fd: std::os::fd::BorrowedFd<'_>) -> bool {
-    let null = nix::sys::stat::stat("/dev/null");
-    match (fstat(fd), null) {
-        (Ok(a), Ok(b)) => {
-            SFlag::from_bits_truncate(a.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFCHR
-                && a.st_rdev == b.st_rdev
-        }
-        _ => false,
-    }
+fn may_carry_payload(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    let readable = match fcntl(fd, FcntlArg::F_GETFL) {
+        Ok(flags) => OFlag::from_bits_truncate(flags) & OFlag::O_ACCMODE != OFlag::O_WRONLY,
+        Err(_) => false,
+    };
+    let char_device = match fstat(fd) {
+        Ok(st) => st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFCHR.bits(),
+        Err(_) => true,
+    };
+    readable && !char_device
 }
 
 fn bad(reason: &str) -> Failure {

@@ -33,20 +33,46 @@ pub fn sanitize() {
     // freeze the helper half way through a slot.
     let _ = SigSet::all().thread_block();
     clear_environment();
-    // The caller's limits could make a write or an open fail half way; the
-    // helper still holds CAP_SYS_RESOURCE here, so restore sane ones.
-    let _ = setrlimit(Resource::RLIMIT_NOFILE, 1024, 1024);
-    for limit in [
-        Resource::RLIMIT_FSIZE,
-        Resource::RLIMIT_CPU,
-        Resource::RLIMIT_AS,
-        Resource::RLIMIT_DATA,
-    ] {
-        let _ = setrlimit(limit, RLIM_INFINITY, RLIM_INFINITY);
-    }
-    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+    raise_limits();
     umask(Mode::from_bits_truncate(0o077));
     let _ = nix::unistd::chdir("/");
+}
+
+/// Soft limits the helper needs to finish what it starts: enough descriptors
+/// for its deepest walk, room to write its scripts, time and memory.
+const NEEDED: [(Resource, u64, &str); 4] = [
+    (Resource::RLIMIT_NOFILE, 64, "RLIMIT_NOFILE"),
+    (Resource::RLIMIT_FSIZE, 1 << 20, "RLIMIT_FSIZE"),
+    (Resource::RLIMIT_CPU, 10, "RLIMIT_CPU"),
+    (Resource::RLIMIT_AS, 64 << 20, "RLIMIT_AS"),
+];
+
+/// The caller chose the soft limits; lift each to its hard limit. (Raising a
+/// hard limit needs CAP_SYS_RESOURCE, which containers rarely grant, so the
+/// helper does not count on it.)
+fn raise_limits() {
+    for (resource, _, _) in NEEDED {
+        if let Ok((_, hard)) = nix::sys::resource::getrlimit(resource) {
+            let _ = setrlimit(resource, hard, hard);
+        }
+    }
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+}
+
+/// Refuses, before anything is touched, to run under limits that could stop
+/// an operation half way.
+pub fn check_limits() -> Result<(), Failure> {
+    for (resource, needed, name) in NEEDED {
+        let (soft, _) = nix::sys::resource::getrlimit(resource)
+            .map_err(|e| Failure::new(INTERNAL, format!("getrlimit: {e}")))?;
+        if soft != RLIM_INFINITY && soft < needed {
+            return Err(Failure::new(
+                INTERNAL,
+                format!("{name} is {soft}, below the {needed} the helper needs; nothing changed"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn close_inherited_fds() {

@@ -104,12 +104,11 @@ fn clean_leftovers(scan: &Scan, p: &Profile) -> Result<(), Failure> {
 pub fn register(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid) -> Result<(), Failure> {
     clean_leftovers(scan, p)?;
     if let Some(st) = fsx::probe(&scan.dir, &p.service(), "slot")? {
-        let code = if fsx::is_dir(&st) && st.st_uid == 0 {
-            EXISTS
+        return Err(if fsx::is_dir(&st) && st.st_uid == 0 {
+            Failure::new(EXISTS, "slot already exists; nothing changed")
         } else {
-            UNSAFE
-        };
-        return Err(Failure::new(code, "slot already exists; nothing changed"));
+            Failure::new(UNSAFE, "something other than a root-owned directory is at the slot's name; nothing changed")
+        });
     }
     let stage_name = staging_name(p);
     let built = build_slot(scan, p, env, hermes, &stage_name).and_then(|()| {

@@ -32,7 +32,7 @@ fn hermes_cannot_plant_or_alter_anything_s6_runs_as_root() {
         "mv /run/service/gateway-alpha/run /tmp/run-moved",
         "ln -sf /tmp/evil /run/service/gateway-alpha/finish",
         "touch /run/service/gateway-alpha/supervise/evil",
-        "rm -f /run/service/gateway-alpha/down",
+        "rm /run/service/gateway-alpha/finish",
         "printf d > /run/service/gateway-alpha/supervise/control",
         "mkfifo /run/service/gateway-alpha/event/evil",
         // The staging and retired names the helper uses.

@@ -99,8 +99,8 @@ fn closed_standard_fds_many_inherited_fds_and_tiny_limits_are_survived() {
     let script = format!(
         "{h} register a <&- >&- 2>&-; echo $? > /tmp/rc-closed
          perl -e '$^F = 100000; open($f{{$_}}, \"<\", \"/etc/passwd\") for 1..600; exec(\"{h}\", \"register\", \"b\")'; echo $? > /tmp/rc-fds
-         prlimit --nofile=3 {h} register d; echo $? > /tmp/rc-nofile
-         prlimit --fsize=0 {h} register e; echo $? > /tmp/rc-fsize
+         prlimit --nofile=5:1024 {h} register d; echo $? > /tmp/rc-nofile
+         prlimit --fsize=0:unlimited {h} register e; echo $? > /tmp/rc-fsize
          (umask 000; {h} register f); echo $? > /tmp/rc-umask000
          (umask 777; {h} register g); echo $? > /tmp/rc-umask777
          mkdir -p /tmp/locked && cd /tmp/locked && chmod 0 /tmp/locked && {h} start a; echo $? > /tmp/rc-cwd",

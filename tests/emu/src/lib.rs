@@ -1,1 +1,98 @@
 //! Container emulation for integration tests.
+//!
+//! The product runs in a Docker image whose PID 1 is s6-svscan (s6-overlay).
+//! No Docker engine is available to the tests, so [`Container`] builds the
+//! same picture from Linux namespaces, as root: a fresh mount + PID
+//! namespace whose PID 1 is `s6-svscan -c <cap> /run/service`, a tmpfs root
+//! with the host's `/usr` read-only, generated `hermes` and `intruder`
+//! identities, s6-overlay's `/command` layout, the helper installed setuid at
+//! its real path, the frontend and a stand-in gateway in `/usr/local/bin`,
+//! and a persistent volume at `/opt/data` that survives [`Container::restart`].
+//! The host's files are never modified.
+//!
+//! Tests then act as the `hermes` user, exactly as in production:
+//!
+//! ```no_run
+//! use hermes_s6_emu::{Container, User, skip_unless_root};
+//!
+//! if skip_unless_root("register_then_start") {
+//!     return;
+//! }
+//! let container = Container::boot();
+//! let out = container.run_as(User::Hermes, &["hermes-s6", "gateway", "status"], &[], None);
+//! out.assert_success();
+//! ```
+//!
+//! The binaries come from the cargo target directory of the running test
+//! (see [`Paths`]); build them first with `cargo build --workspace --bins`.
+//!
+//! # Differences from a Docker container
+//!
+//! - Only the mount and PID namespaces are new: the network, hostname, IPC
+//!   and cgroups are the host's, and `/sys` is not mounted.
+//! - Root in the container holds every capability (Docker's default set is
+//!   smaller); [`Exec::setpriv_arg`] can narrow a command's bounding set.
+//! - The root filesystem is a tmpfs rebuilt on every boot, so changes
+//!   outside `/opt/data` (to `/etc`, say) do not survive
+//!   [`Container::restart`], whereas `docker restart` keeps the container's
+//!   writable layer. Boot-time edits (a uid remap) must be redone per boot,
+//!   as the image's cont-init scripts do anyway.
+//! - `/usr` is the host's, read-only, with a tmpfs on `/usr/local` and on
+//!   `/usr/libexec` holding only the installed binaries.
+//! - s6-overlay's stage 2 (cont-init scripts, the main program) is not run
+//!   yet; the place for it is marked in `container.rs`.
+//!
+//! Environment variables read here: `HERMES_S6_BIN_DIR` (where the binaries
+//! are), `HERMES_EMU_KEEP=1` (keep each container's temp dir after teardown
+//! and print where it is), `HERMES_EMU_REQUIRE_ROOT=1` (fail instead of
+//! skipping when not root, for CI).
+
+mod container;
+mod exec;
+mod paths;
+pub mod procfs;
+mod rootfs;
+mod spawner;
+pub mod standin;
+mod syslog;
+
+pub use container::{Container, Options, User, skip_unless_root, wait_until};
+pub use exec::{Exec, Output, Spawned};
+pub use nix::sys::signal::Signal;
+pub use paths::{BIN_DIR_ENV, FRONTEND_BIN, HELPER_BIN, Paths, STANDIN_BIN};
+
+// Tests may share a container between threads or move it to another one.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Container>();
+};
+
+/// `PATH` of the container's services and of every command run in it (the
+/// file `/run/s6/container_environment/PATH` holds it too): `/command` first,
+/// as in s6-overlay images.
+pub const CONTAINER_PATH: &str =
+    "/command:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The scan dir s6-svscan watches.
+pub const SCAN_DIR: &str = "/run/service";
+/// `HERMES_HOME` and the hermes user's home: the persistent volume.
+pub const HERMES_HOME: &str = "/opt/data";
+/// Where the helper is installed (setuid, `root:hermes`).
+pub const HELPER_PATH: &str = "/usr/libexec/hermes-s6-helper";
+/// Where the frontend is installed.
+pub const FRONTEND_PATH: &str = "/usr/local/bin/hermes-s6";
+/// Where the stand-in gateway is installed, under the real gateway's name.
+pub const GATEWAY_PATH: &str = "/usr/local/bin/hermes";
+/// s6-overlay's directory of s6 and execline programs.
+pub const COMMAND_DIR: &str = "/command";
+/// One file per variable; read by `/command/with-contenv`.
+pub const CONTAINER_ENV_DIR: &str = "/run/s6/container_environment";
+
+/// Default uid and gid of the `hermes` user and group (as in the image).
+pub const DEFAULT_HERMES_UID: u32 = 10000;
+pub const DEFAULT_HERMES_GID: u32 = 10000;
+/// The `intruder` user: an unprivileged account that is not in group `hermes`.
+pub const INTRUDER_UID: u32 = 10001;
+pub const INTRUDER_GID: u32 = 10001;
+/// Default `s6-svscan -c`: above s6's default of 1000 for the scale tests
+/// (a slot with a logger counts as two services).
+pub const DEFAULT_SERVICE_CAP: u32 = 5000;

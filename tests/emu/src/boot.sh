@@ -1,0 +1,82 @@
+#!/bin/sh
+# Boot script of the emulated Hermes container.
+#
+# Runs as PID 1 of a fresh mount + PID namespace (unshare --mount --pid --fork
+# --propagation private), builds the container's root on a tmpfs, pivots into
+# it and finally execs s6-svscan, which stays PID 1, as s6-overlay's /init
+# leaves it. Every mount is private to the namespace: the host sees none of
+# them and they vanish with the namespace.
+#
+# Inputs (environment, set by the Rust side):
+#   EMU_DIR        per-container temp dir: root/ (mount point), stage/ (files
+#                  prepared by the test process), volume/ (/opt/data), devlog
+#   SERVICE_CAP    s6-svscan -c
+#   HELPER HELPER_GID HELPER_MODE   helper binary, its group and mode
+#   FRONTEND STANDIN                 binaries for /usr/local/bin
+#   SYSLOG         1: bind $EMU_DIR/devlog at /dev/log
+#   CONTAINER_PATH PATH of s6-svscan (and so of every service)
+
+set -eu
+umask 022
+
+# Trace and errors go to boot.log; s6-svscan gets the original stderr back.
+exec 3>&2 2>>"$EMU_DIR/boot.log"
+set -x
+
+R="$EMU_DIR/root"
+S="$EMU_DIR/stage"
+
+mount -t tmpfs -o mode=0755 hermes-emu-root "$R"
+cp -a /etc "$R/"
+# Generated identities, /command, the merged-/usr symlinks and empty mount points.
+cp -a "$S/rootfs/." "$R/"
+set +x # the expanded list is long
+ln -s /usr/lib/execline/bin/* /usr/bin/s6-* "$R/command/"
+set -x
+
+mount --bind -o ro /usr "$R/usr"
+mount -t tmpfs -o mode=0755 hermes-emu-usr-local "$R/usr/local"
+mkdir "$R/usr/local/bin" "$R/usr/local/sbin"
+install -m 0755 "$FRONTEND" "$R/usr/local/bin/hermes-s6"
+install -m 0755 "$STANDIN" "$R/usr/local/bin/hermes"
+# Not nosuid: the helper's setuid bit must take effect.
+mount -t tmpfs -o mode=0755 hermes-emu-libexec "$R/usr/libexec"
+install -o 0 -g "$HELPER_GID" -m "$HELPER_MODE" "$HELPER" "$R/usr/libexec/hermes-s6-helper"
+
+mount -t tmpfs -o mode=0755,nosuid hermes-emu-dev "$R/dev"
+for node in null zero full random urandom tty; do
+    : >"$R/dev/$node"
+    mount --bind "/dev/$node" "$R/dev/$node"
+done
+mkdir "$R/dev/pts" "$R/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts"
+ln -s pts/ptmx "$R/dev/ptmx"
+mount -t tmpfs -o mode=1777,nosuid,nodev hermes-emu-shm "$R/dev/shm"
+ln -s /proc/self/fd "$R/dev/fd"
+ln -s /proc/self/fd/0 "$R/dev/stdin"
+ln -s /proc/self/fd/1 "$R/dev/stdout"
+ln -s /proc/self/fd/2 "$R/dev/stderr"
+if [ "$SYSLOG" = 1 ]; then
+    : >"$R/dev/log"
+    mount --bind "$EMU_DIR/devlog" "$R/dev/log"
+fi
+
+# This shell is PID 1 of the new PID namespace, so this proc shows only it.
+mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
+mount -t tmpfs -o mode=1777,nosuid,nodev hermes-emu-tmp "$R/tmp"
+mount -t tmpfs -o mode=0755,nosuid,nodev hermes-emu-run "$R/run"
+cp -a "$S/run/." "$R/run/"
+mount --bind "$EMU_DIR/volume" "$R/opt/data"
+
+cd "$R"
+mkdir .old-root
+pivot_root . .old-root
+cd /
+umount -l /.old-root
+rmdir /.old-root
+
+# Stage 2 of s6-overlay starts here: s6-svscan comes up first, then the
+# cont-init scripts run (driven from the Rust side: Container::stage2).
+set +x
+exec 2>&3 3>&-
+exec /usr/bin/env -i PATH="$CONTAINER_PATH" /usr/bin/s6-svscan -c "$SERVICE_CAP" /run/service

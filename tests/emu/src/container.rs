@@ -1,0 +1,747 @@
+//! The emulated container: boot, restart, teardown.
+
+use std::ffi::OsStr;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, ErrorKind};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::exec::{Exec, Output};
+use crate::paths::Paths;
+use crate::procfs::{self, PidNamespace};
+use crate::rootfs;
+use crate::spawner;
+use crate::syslog::SyslogSink;
+use crate::{
+    CONTAINER_PATH, DEFAULT_HERMES_GID, DEFAULT_HERMES_UID, DEFAULT_SERVICE_CAP, INTRUDER_GID,
+    INTRUDER_UID, SCAN_DIR,
+};
+
+const BOOT_SCRIPT: &str = include_str!("boot.sh");
+
+/// Temp dir names start with this, then `<pid of the test process>-<n>`.
+const TEMP_PREFIX: &str = "hermes-emu-";
+/// Marks a temp dir kept on purpose, so later runs do not sweep it.
+const KEEP_MARKER: &str = "KEPT";
+const KEEP_ENV: &str = "HERMES_EMU_KEEP";
+const REQUIRE_ROOT_ENV: &str = "HERMES_EMU_REQUIRE_ROOT";
+
+/// Host programs the emulation needs.
+const SETPRIV: &str = "/usr/bin/setpriv";
+const UNSHARE: &str = "/usr/bin/unshare";
+pub(crate) const NSENTER: &str = "/usr/bin/nsenter";
+const HOST_TOOLS: &[&str] = &[
+    SETPRIV,
+    UNSHARE,
+    NSENTER,
+    "/usr/sbin/pivot_root",
+    "/usr/bin/s6-svscan",
+    "/usr/lib/execline/bin/execlineb",
+];
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Boots normally take well under 300 ms; only slower ones are reported.
+const SLOW_BOOT: Duration = Duration::from_secs(1);
+const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who runs a command in the container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum User {
+    /// uid 0, home `/root`.
+    Root,
+    /// The `hermes` user (uid/gid from [`Options`]), home `/opt/data`,
+    /// supplementary groups from `/etc/group` (just `hermes`).
+    Hermes,
+    /// uid/gid 10001, home `/tmp`, not a member of group `hermes`.
+    Intruder,
+}
+
+impl User {
+    /// Login name in the container's `/etc/passwd`.
+    pub fn name(self) -> &'static str {
+        match self {
+            User::Root => "root",
+            User::Hermes => "hermes",
+            User::Intruder => "intruder",
+        }
+    }
+
+    /// `HOME` given to commands run as this user.
+    pub fn home(self) -> &'static str {
+        match self {
+            User::Root => "/root",
+            User::Hermes => crate::HERMES_HOME,
+            User::Intruder => "/tmp",
+        }
+    }
+}
+
+/// How a container is built. Start from `Options::default()`:
+/// `Options { syslog: true, ..Options::default() }`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// uid of the `hermes` user (default 10000). Not 0, 10001 or 65534.
+    pub hermes_uid: u32,
+    /// gid of the `hermes` group (default 10000). Not 0, 10001 or 65534.
+    pub hermes_gid: u32,
+    /// `s6-svscan -c`: how many services the scan dir may hold (default 5000).
+    pub service_cap: u32,
+    /// Listen on `/dev/log` and collect what is sent there (see
+    /// [`Container::syslog_records`]). When false, `/dev/log` does not exist.
+    pub syslog: bool,
+    /// Extra files in `/run/s6/container_environment` (name = variable,
+    /// contents = value), as `docker run -e` produces. `PATH` is always
+    /// there; an entry named `PATH` replaces it.
+    pub container_env: Vec<(String, String)>,
+    /// Mode of `/usr/libexec/hermes-s6-helper` (default `0o4750`). Tests of
+    /// the helper's refusal to run without privilege may drop the setuid bit.
+    pub helper_mode: u32,
+    /// Binaries to install; `None` locates them with [`Paths::locate`].
+    pub binaries: Option<Paths>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            hermes_uid: DEFAULT_HERMES_UID,
+            hermes_gid: DEFAULT_HERMES_GID,
+            service_cap: DEFAULT_SERVICE_CAP,
+            syslog: false,
+            container_env: Vec::new(),
+            helper_mode: 0o4750,
+            binaries: None,
+        }
+    }
+}
+
+impl Options {
+    fn check(&self) -> Result<(), String> {
+        for (what, id) in [
+            ("hermes_uid", self.hermes_uid),
+            ("hermes_gid", self.hermes_gid),
+        ] {
+            if [0, INTRUDER_UID, INTRUDER_GID, 65534].contains(&id) {
+                return Err(format!(
+                    "{what} = {id} collides with root, intruder or nobody"
+                ));
+            }
+        }
+        if self.service_cap == 0 {
+            return Err("service_cap must be at least 1".into());
+        }
+        if self.helper_mode > 0o7777 {
+            return Err(format!("helper_mode {:o} is not a mode", self.helper_mode));
+        }
+        for (key, value) in &self.container_env {
+            rootfs::check_env_entry(key, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// One boot of the container: the `unshare` process (our child) and the
+/// namespace's PID 1 (its child).
+#[derive(Debug)]
+struct Instance {
+    unshare: Child,
+    /// Host pid of the namespace's PID 1; 0 until it has been seen.
+    init_pid: u32,
+    /// The PID namespace, for the teardown check; `None` until it has been seen.
+    pid_ns: Option<PidNamespace>,
+}
+
+/// An emulated Hermes container. See the crate documentation.
+///
+/// Dropping it kills everything in it and removes its temp dir (the volume
+/// included), also while a test panics. A container may be moved to and
+/// used from any thread.
+#[derive(Debug)]
+pub struct Container {
+    opts: Options,
+    binaries: Paths,
+    dir: PathBuf,
+    volume: PathBuf,
+    instance: Option<Instance>,
+    syslog: Option<SyslogSink>,
+}
+
+impl Container {
+    /// Boots a container with [`Options::default`].
+    ///
+    /// # Panics
+    /// See [`Container::boot_with`].
+    pub fn boot() -> Container {
+        Container::boot_with(Options::default())
+    }
+
+    /// Boots a container and returns once s6-svscan is PID 1 of its
+    /// namespace and reads its control FIFO.
+    ///
+    /// # Panics
+    /// With an explanation when not root, when a host tool or a built binary
+    /// is missing, on invalid options, or when the boot fails (the message
+    /// carries the boot script's trace).
+    pub fn boot_with(opts: Options) -> Container {
+        if let Err(problem) = opts.check() {
+            panic!("hermes-s6-emu: invalid Options: {problem}");
+        }
+        check_host();
+        let binaries = opts.binaries.clone().unwrap_or_else(Paths::locate);
+        let base = std::env::temp_dir();
+        static SWEEP: Once = Once::new();
+        SWEEP.call_once(|| sweep_stale_temp_dirs(&base));
+        let dir = create_temp_dir(&base);
+        // From here on the container exists, so a later panic still tears it down.
+        let mut container = Container {
+            volume: dir.join("volume"),
+            dir,
+            opts,
+            binaries,
+            instance: None,
+            syslog: None,
+        };
+        if let Err(e) = container.prepare() {
+            panic!(
+                "hermes-s6-emu: cannot prepare {}: {e}",
+                container.dir.display()
+            );
+        }
+        container.start();
+        container
+    }
+
+    /// Writes everything the boot script reads, once per container.
+    fn prepare(&mut self) -> io::Result<()> {
+        DirBuilder::new().mode(0o755).create(&self.volume)?;
+        fs::set_permissions(&self.volume, fs::Permissions::from_mode(0o755))?;
+        std::os::unix::fs::chown(
+            &self.volume,
+            Some(self.opts.hermes_uid),
+            Some(self.opts.hermes_gid),
+        )?;
+        DirBuilder::new()
+            .mode(0o755)
+            .create(self.dir.join("root"))?;
+        rootfs::stage(&self.dir, &self.opts)?;
+        fs::write(self.dir.join("boot.sh"), BOOT_SCRIPT)?;
+        if self.opts.syslog {
+            self.syslog = Some(SyslogSink::bind(&self.dir.join("devlog"))?);
+        }
+        Ok(())
+    }
+
+    /// Starts the namespace and waits until s6-svscan is ready.
+    fn start(&mut self) {
+        let started = Instant::now();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("svscan.log"))
+            .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot open svscan.log: {e}"));
+        let log_err = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot open svscan.log: {e}"));
+        let mut command = Command::new(SETPRIV);
+        // pdeathsig: if the test process dies, unshare dies; --kill-child then
+        // kills the namespace's PID 1, and with it the whole namespace.
+        command
+            .args(["--pdeathsig", "KILL", "--", UNSHARE])
+            .args(["--mount", "--pid", "--fork", "--propagation", "private"])
+            .args(["--kill-child=SIGKILL", "--", "/bin/sh"])
+            .arg(self.dir.join("boot.sh"))
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("EMU_DIR", &self.dir)
+            .env("SERVICE_CAP", self.opts.service_cap.to_string())
+            .env("HELPER", &self.binaries.helper)
+            .env("HELPER_GID", self.opts.hermes_gid.to_string())
+            .env("HELPER_MODE", format!("{:o}", self.opts.helper_mode))
+            .env("FRONTEND", &self.binaries.frontend)
+            .env("STANDIN", &self.binaries.standin)
+            .env("SYSLOG", if self.opts.syslog { "1" } else { "0" })
+            .env("CONTAINER_PATH", CONTAINER_PATH)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        let unshare = spawner::spawn(command)
+            .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot start {SETPRIV}: {e}"));
+        self.instance = Some(Instance {
+            unshare,
+            init_pid: 0,
+            pid_ns: None,
+        });
+        self.wait_until_ready(started);
+        self.stage2();
+
+        let took = started.elapsed();
+        if took > SLOW_BOOT {
+            eprintln!(
+                "hermes-s6-emu: slow boot: {} ms (usually well under 300 ms)",
+                took.as_millis()
+            );
+        }
+    }
+
+    fn wait_until_ready(&mut self, started: Instant) {
+        loop {
+            let instance = self.instance.as_mut().expect("instance just started");
+            if let Ok(Some(status)) = instance.unshare.try_wait() {
+                panic!(
+                    "hermes-s6-emu: the container's boot failed ({status}).\n{}",
+                    self.diagnostics()
+                );
+            }
+            if instance.init_pid == 0
+                && let Some(&pid) = procfs::children_of(instance.unshare.id()).first()
+            {
+                instance.init_pid = pid;
+                instance.pid_ns = PidNamespace::of(pid);
+            }
+            let init = instance.init_pid;
+            if init != 0
+                && procfs::comm_of(init).as_deref() == Some("s6-svscan")
+                && procfs::innermost_pid_of(init) == Some(1)
+                && control_fifo_has_reader(&self.host_path("/run/service/.s6-svscan/control"))
+            {
+                break;
+            }
+            if started.elapsed() > BOOT_TIMEOUT {
+                panic!(
+                    "hermes-s6-emu: s6-svscan not ready after {} s.\n{}",
+                    BOOT_TIMEOUT.as_secs(),
+                    self.diagnostics()
+                );
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        let libexec = procfs::mount_options(self.init_pid(), "/usr/libexec").unwrap_or_default();
+        if libexec.split(',').any(|o| o == "nosuid") {
+            panic!(
+                "hermes-s6-emu: /usr/libexec is mounted nosuid in the container ({libexec}); \
+                 the setuid helper could not work"
+            );
+        }
+    }
+
+    /// s6-overlay's stage 2, which follows s6-svscan's start on every boot
+    /// (restarts included): the image's `/etc/cont-init.d/*` scripts run
+    /// here, as root, in lexical order, with s6-svscan already up, each
+    /// under `/command/with-contenv`; then the main program starts.
+    ///
+    /// Not emulated yet. When the project's `docker/` assets exist, install
+    /// its cont-init.d scripts into the root (stage them like
+    /// `/command/with-contenv` in `rootfs.rs`) and run them here, e.g.
+    /// `self.run_as(User::Root, &["/command/with-contenv", script], &[], None)`
+    /// for each, stopping the boot on the first failure as
+    /// `S6_BEHAVIOUR_IF_STAGE2_FAILS=2` would.
+    fn stage2(&self) {}
+
+    fn diagnostics(&self) -> String {
+        let boot_log = fs::read_to_string(self.dir.join("boot.log")).unwrap_or_default();
+        format!(
+            "--- boot script trace (last lines) ---\n{}\n--- s6-svscan output ---\n{}",
+            tail(&boot_log, 30),
+            tail(&self.svscan_log(), 30)
+        )
+    }
+
+    /// Like `docker restart`: everything in the container is killed, then it
+    /// boots again with the same options. `/run` (and everything else that
+    /// is not the volume) starts fresh; `/opt/data` is kept, as are the
+    /// syslog records collected so far.
+    ///
+    /// Paths from [`Container::host_path`] and pids taken before the restart
+    /// refer to the old instance.
+    ///
+    /// # Panics
+    /// When a process of the old namespace survives, or the new boot fails.
+    pub fn restart(&mut self) {
+        if let Err(problem) = self.stop_instance() {
+            panic!("hermes-s6-emu: restart: {problem}");
+        }
+        self.start();
+    }
+
+    /// Kills the namespace (SIGKILL to its PID 1 makes the kernel kill every
+    /// process in it), reaps `unshare`, and checks that nothing of the
+    /// namespace is left.
+    fn stop_instance(&mut self) -> Result<(), String> {
+        let Some(mut instance) = self.instance.take() else {
+            return Ok(());
+        };
+        if let Ok(None) = instance.unshare.try_wait() {
+            let target = match instance.init_pid {
+                0 => instance.unshare.id(),
+                pid => pid,
+            };
+            let _ = kill(Pid::from_raw(target as i32), Signal::SIGKILL);
+        }
+        instance
+            .unshare
+            .wait()
+            .map_err(|e| format!("cannot reap the container's unshare process: {e}"))?;
+        let Some(pid_ns) = instance.pid_ns else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + TEARDOWN_TIMEOUT;
+        loop {
+            let left = pid_ns.processes();
+            if left.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let names: Vec<String> = left
+                    .iter()
+                    .map(|&p| format!("{p} ({})", procfs::comm_of(p).unwrap_or_default()))
+                    .collect();
+                return Err(format!(
+                    "processes of the container's PID namespace survived its teardown: {}",
+                    names.join(", ")
+                ));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Runs `argv` in the container as `user` and waits for it.
+    ///
+    /// The environment is clean: `PATH` ([`crate::CONTAINER_PATH`]), `HOME`,
+    /// `USER`, `LOGNAME`, then `env`. The working directory is `/opt/data`.
+    /// `stdin` is the given bytes, or `/dev/null`. For more control
+    /// (spawning, other cwd, `no_new_privs`, groups) use [`Container::exec`].
+    pub fn run_as(
+        &self,
+        user: User,
+        argv: &[&str],
+        env: &[(&str, &str)],
+        stdin: Option<&[u8]>,
+    ) -> Output {
+        let mut exec = self.exec(user, argv);
+        for (key, value) in env {
+            exec = exec.env(key, value);
+        }
+        if let Some(bytes) = stdin {
+            exec = exec.stdin_bytes(bytes);
+        }
+        exec.output()
+    }
+
+    /// A command to run in the container as `user`; configure, then
+    /// `.output()` or `.spawn()`.
+    pub fn exec<S: AsRef<OsStr>>(&self, user: User, argv: &[S]) -> Exec<'_> {
+        Exec::new(self, user, argv)
+    }
+
+    /// `/bin/sh -c script` as `user`.
+    pub fn sh(&self, user: User, script: &str) -> Output {
+        self.exec(user, &["/bin/sh", "-c", script]).output()
+    }
+
+    /// The host path of `path_in_container` (through `/proc/<init>/root`),
+    /// for checks and set-up done by the test process itself, as root.
+    pub fn host_path(&self, path_in_container: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.init_pid()))
+            .join(path_in_container.trim_start_matches('/'))
+    }
+
+    /// Writes a root-owned file in the container (through its host path),
+    /// replacing it atomically, with `mode`. Parent directories must exist.
+    pub fn write_file(&self, path_in_container: &str, contents: impl AsRef<[u8]>, mode: u32) {
+        let target = self.host_path(path_in_container);
+        let name = target.file_name().unwrap_or_else(|| {
+            panic!("hermes-s6-emu: write_file: {path_in_container:?} names no file")
+        });
+        let tmp = target.with_file_name(format!(".{}.hermes-emu-tmp", name.to_string_lossy()));
+        let result = fs::write(&tmp, contents)
+            .and_then(|()| fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)))
+            .and_then(|()| fs::rename(&tmp, &target));
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            panic!("hermes-s6-emu: cannot write {path_in_container} in the container: {e}");
+        }
+    }
+
+    /// Creates a root-owned service `/run/service/<name>` with `run` (and
+    /// `finish` if given) scripts, has s6-svscan pick it up, and waits until
+    /// its s6-supervise is running.
+    pub fn add_service(&self, name: &str, run: &str, finish: Option<&str>) {
+        let dir = format!("{SCAN_DIR}/{name}");
+        let staging = format!("{SCAN_DIR}/.{name}.hermes-emu-new");
+        let host_staging = self.host_path(&staging);
+        fs::create_dir(&host_staging)
+            .and_then(|()| fs::set_permissions(&host_staging, fs::Permissions::from_mode(0o755)))
+            .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot create {staging}: {e}"));
+        self.write_file(&format!("{staging}/run"), run, 0o755);
+        if let Some(finish) = finish {
+            self.write_file(&format!("{staging}/finish"), finish, 0o755);
+        }
+        fs::rename(&host_staging, self.host_path(&dir))
+            .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot publish {dir}: {e}"));
+        self.run_as(User::Root, &["s6-svscanctl", "-a", SCAN_DIR], &[], None)
+            .assert_success();
+        self.wait_for(
+            Duration::from_secs(10),
+            &format!("s6-supervise on {dir}"),
+            || {
+                self.run_as(User::Root, &["s6-svok", &dir], &[], None)
+                    .success()
+            },
+        );
+    }
+
+    /// The host directory bind-mounted at `/opt/data`, owned by hermes.
+    /// It survives [`Container::restart`] and is removed on drop.
+    pub fn volume(&self) -> &Path {
+        &self.volume
+    }
+
+    /// The per-container temp dir (holds the volume, logs and boot files).
+    pub fn temp_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Host pid of the namespace's PID 1 (s6-svscan).
+    pub fn init_pid(&self) -> u32 {
+        self.instance.as_ref().map_or(0, |i| i.init_pid)
+    }
+
+    /// The container's PID namespace, held open: it can be asked for its
+    /// processes even after a restart or drop (see [`PidNamespace`]).
+    ///
+    /// # Panics
+    /// When the container is not running.
+    pub fn pid_namespace(&self) -> PidNamespace {
+        PidNamespace::of(self.init_pid()).expect("hermes-s6-emu: the container's PID 1 is gone")
+    }
+
+    /// The options this container was booted with.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The host binaries installed in the container.
+    pub fn binaries(&self) -> &Paths {
+        &self.binaries
+    }
+
+    /// uid of `user` in this container.
+    pub fn uid(&self, user: User) -> u32 {
+        match user {
+            User::Root => 0,
+            User::Hermes => self.opts.hermes_uid,
+            User::Intruder => INTRUDER_UID,
+        }
+    }
+
+    /// Primary gid of `user` in this container.
+    pub fn gid(&self, user: User) -> u32 {
+        match user {
+            User::Root => 0,
+            User::Hermes => self.opts.hermes_gid,
+            User::Intruder => INTRUDER_GID,
+        }
+    }
+
+    /// The raw datagrams received on `/dev/log` so far (all boots), each as
+    /// a string, including everything sent before this call.
+    ///
+    /// # Panics
+    /// When the container was booted without [`Options::syslog`].
+    pub fn syslog_records(&self) -> Vec<String> {
+        self.syslog
+            .as_ref()
+            .expect("hermes-s6-emu: syslog_records needs Options { syslog: true, .. }")
+            .records()
+    }
+
+    /// What s6-svscan and the services without a logger wrote to their
+    /// stdout and stderr (all boots), like `docker logs`.
+    pub fn svscan_log(&self) -> String {
+        let bytes = fs::read(self.dir.join("svscan.log")).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Polls `cond` (quickly at first, then every 20 ms) until it holds.
+    ///
+    /// # Panics
+    /// After `timeout`, naming `what` and showing the tail of the svscan log.
+    #[track_caller]
+    pub fn wait_for(&self, timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
+        if !poll_until(timeout, cond) {
+            panic!(
+                "hermes-s6-emu: timed out after {:?} waiting for {what}\n--- s6-svscan output (last lines) ---\n{}",
+                timeout,
+                tail(&self.svscan_log(), 20)
+            );
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let mut problems = Vec::new();
+        if let Err(problem) = self.stop_instance() {
+            problems.push(problem);
+        }
+        self.syslog = None;
+        let mounts = procfs::host_mounts_referencing(&self.dir);
+        if !mounts.is_empty() {
+            problems.push(format!(
+                "mounts referencing {} leaked into the host: {mounts:?}",
+                self.dir.display()
+            ));
+        }
+        if std::env::var_os(KEEP_ENV).is_some_and(|v| v == "1") {
+            let _ = fs::write(self.dir.join(KEEP_MARKER), "");
+            eprintln!(
+                "hermes-s6-emu: {KEEP_ENV}=1: kept the container's files in {}",
+                self.dir.display()
+            );
+        } else if mounts.is_empty()
+            && let Err(e) = fs::remove_dir_all(&self.dir)
+        {
+            problems.push(format!("cannot remove {}: {e}", self.dir.display()));
+        }
+        if problems.is_empty() {
+            return;
+        }
+        let report = format!("hermes-s6-emu: teardown: {}", problems.join("; "));
+        if thread::panicking() {
+            eprintln!("{report}");
+        } else {
+            panic!("{report}");
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+/// Starts at 1 ms between polls and backs off to 20 ms.
+pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    poll_until(timeout, cond)
+}
+
+fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// Returns true (and says so loudly on stderr) when the test cannot run
+/// because the process is not root: `if skip_unless_root("name") { return; }`.
+///
+/// With `HERMES_EMU_REQUIRE_ROOT=1` it panics instead, so CI cannot pass by
+/// skipping.
+pub fn skip_unless_root(test_name: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return false;
+    }
+    if std::env::var_os(REQUIRE_ROOT_ENV).is_some_and(|v| v == "1") {
+        panic!("hermes-s6-emu: {test_name} needs root and {REQUIRE_ROOT_ENV}=1 is set");
+    }
+    eprintln!(
+        "\n{bar}\nSKIPPED (needs root): {test_name}\n  the container emulation needs root for mount and PID namespaces\n{bar}",
+        bar = "!".repeat(72)
+    );
+    true
+}
+
+fn check_host() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!(
+            "hermes-s6-emu: booting a container needs root (mount and PID namespaces); \
+             guard the test with `if skip_unless_root(..) {{ return; }}`"
+        );
+    }
+    for tool in HOST_TOOLS {
+        if !Path::new(tool).exists() {
+            panic!(
+                "hermes-s6-emu: {tool} is missing; the emulation needs util-linux, s6 and \
+                 execline (apt-get install util-linux s6 execline)"
+            );
+        }
+    }
+    // Inherited by every process the emulation starts; the kernel then
+    // ignores setuid bits, and the helper could never become root.
+    if procfs::status_field(std::process::id(), "NoNewPrivs:").as_deref() == Some("1") {
+        panic!(
+            "hermes-s6-emu: the test process runs with no_new_privs set, so the setuid helper \
+             cannot work in the emulation; run the tests outside that sandbox"
+        );
+    }
+}
+
+/// Whether s6-svscan has its control FIFO open for reading: a non-blocking
+/// write-open fails with ENXIO until it does.
+fn control_fifo_has_reader(fifo: &Path) -> bool {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(fifo)
+        .is_ok()
+}
+
+fn create_temp_dir(base: &Path) -> PathBuf {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let dir = base.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return dir,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!(
+                "hermes-s6-emu: cannot create a temp dir in {}: {e}",
+                base.display()
+            ),
+        }
+    }
+}
+
+/// Removes temp dirs left by test processes that died before their
+/// containers' teardown could run (their namespaces died with them).
+fn sweep_stale_temp_dirs(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let dir = entry.path();
+        let owner_gone = !Path::new(&format!("/proc/{owner}")).exists();
+        if owner_gone
+            && !dir.join(KEEP_MARKER).exists()
+            && procfs::host_mounts_referencing(&dir).is_empty()
+        {
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,530 @@
+//! The container emulation itself: what the product and its tests rely on.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hermes_s6_emu::procfs::{PidNamespace, host_mounts_referencing};
+use hermes_s6_emu::{
+    CONTAINER_PATH, Container, HELPER_PATH, Options, Paths, Signal, User, skip_unless_root,
+};
+
+const SLEEPER: &str = "#!/bin/sh\nexec sleep 1000\n";
+
+fn svstat(c: &Container, service: &str, fields: &str) -> String {
+    let out = c.run_as(User::Root, &["s6-svstat", "-o", fields, service], &[], None);
+    out.assert_success();
+    out.stdout.trim().to_owned()
+}
+
+#[test]
+fn boots_like_an_s6_overlay_container() {
+    if skip_unless_root("boots_like_an_s6_overlay_container") {
+        return;
+    }
+    let started = Instant::now();
+    let c = Container::boot_with(Options {
+        container_env: vec![("GREETING".into(), "hello world".into())],
+        ..Options::default()
+    });
+    eprintln!("boot took {} ms", started.elapsed().as_millis());
+
+    // What the frontend's detection reads, as the unprivileged user.
+    let out = c.run_as(
+        User::Hermes,
+        &[
+            "sh",
+            "-c",
+            "cat /proc/1/comm; test -d /run/s6/basedir && echo basedir-is-dir",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(out.assert_success().stdout, "s6-svscan\nbasedir-is-dir\n");
+    let cmdline = fs::read(c.host_path("/proc/1/cmdline")).unwrap();
+    assert_eq!(cmdline, b"/usr/bin/s6-svscan\0-c\x005000\0/run/service\0");
+
+    let out = c.sh(
+        User::Root,
+        "test -x /command/s6-svc && test -x /command/execlineb && test -x /command/s6-setuidgid \
+         && stat -c '%a %U:%G' /run/service && test ! -e /dev/log && echo ok",
+    );
+    assert_eq!(out.assert_success().stdout, "755 root:root\nok\n");
+
+    // with-contenv swaps the caller's environment for the container's.
+    let probe = r#"echo "$GREETING|$PATH|${HOME-unset}""#;
+    let out = c.run_as(
+        User::Root,
+        &["/command/with-contenv", "sh", "-c", probe],
+        &[],
+        None,
+    );
+    assert_eq!(
+        out.assert_success().stdout,
+        format!("hello world|{CONTAINER_PATH}|unset\n")
+    );
+    let out = c.run_as(
+        User::Root,
+        &["/command/with-contenv", "sh", "-c", probe],
+        &[("S6_KEEP_ENV", "1")],
+        None,
+    );
+    assert_eq!(
+        out.assert_success().stdout,
+        format!("|{CONTAINER_PATH}|/root\n")
+    );
+
+    // The namespace's mounts stay in the namespace.
+    assert_eq!(host_mounts_referencing(c.temp_dir()), Vec::<String>::new());
+}
+
+#[test]
+fn service_cap_is_passed_to_s6_svscan() {
+    if skip_unless_root("service_cap_is_passed_to_s6_svscan") {
+        return;
+    }
+    let c = Container::boot_with(Options {
+        service_cap: 1234,
+        ..Options::default()
+    });
+    let cmdline = fs::read(c.host_path("/proc/1/cmdline")).unwrap();
+    assert_eq!(cmdline, b"/usr/bin/s6-svscan\0-c\x001234\0/run/service\0");
+}
+
+#[test]
+fn root_service_runs_but_hermes_cannot_control_it() {
+    if skip_unless_root("root_service_runs_but_hermes_cannot_control_it") {
+        return;
+    }
+    let c = Container::boot();
+    c.add_service("x", SLEEPER, None);
+    c.wait_for(Duration::from_secs(5), "service x up", || {
+        svstat(&c, "/run/service/x", "up") == "true"
+    });
+
+    // The problem the product solves: s6 keeps control and status root-only.
+    let out = c.run_as(User::Hermes, &["s6-svc", "-d", "/run/service/x"], &[], None);
+    out.assert_code(111);
+    assert!(
+        out.stderr.contains("s6-svc: fatal:") && out.stderr.contains("Permission denied"),
+        "{out:?}"
+    );
+    let out = c.run_as(User::Hermes, &["s6-svstat", "/run/service/x"], &[], None);
+    out.assert_code(111);
+    assert!(
+        out.stderr.contains("s6-svstat: fatal:") && out.stderr.contains("Permission denied"),
+        "{out:?}"
+    );
+    let out = c.run_as(
+        User::Hermes,
+        &["s6-svscanctl", "-a", "/run/service"],
+        &[],
+        None,
+    );
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    // Still up: nothing hermes did reached s6.
+    assert_eq!(svstat(&c, "/run/service/x", "up,wantedup"), "true true");
+
+    // Root can; hermes cannot bring it back either.
+    c.run_as(User::Root, &["s6-svc", "-d", "/run/service/x"], &[], None)
+        .assert_success();
+    c.wait_for(Duration::from_secs(5), "service x down", || {
+        svstat(&c, "/run/service/x", "up") == "false"
+    });
+    let out = c.run_as(User::Hermes, &["s6-svc", "-u", "/run/service/x"], &[], None);
+    out.assert_code(111);
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+    assert_eq!(svstat(&c, "/run/service/x", "up,wantedup"), "false false");
+}
+
+#[test]
+fn users_and_the_setuid_helper() {
+    if skip_unless_root("users_and_the_setuid_helper") {
+        return;
+    }
+    let c = Container::boot();
+    let id = |user| {
+        c.run_as(user, &["id"], &[], None)
+            .assert_success()
+            .stdout
+            .clone()
+    };
+    assert_eq!(
+        id(User::Hermes),
+        "uid=10000(hermes) gid=10000(hermes) groups=10000(hermes)\n"
+    );
+    assert_eq!(
+        id(User::Intruder),
+        "uid=10001(intruder) gid=10001(intruder) groups=10001(intruder)\n"
+    );
+    assert!(id(User::Root).starts_with("uid=0(root) gid=0(root)"));
+
+    let out = c.run_as(
+        User::Root,
+        &["stat", "-c", "%a %U:%G %u:%g", HELPER_PATH],
+        &[],
+        None,
+    );
+    assert_eq!(out.assert_success().stdout, "4750 root:hermes 0:10000\n");
+    // Group hermes may execute it; anybody else may not.
+    let out = c.run_as(User::Intruder, &[HELPER_PATH], &[], None);
+    out.assert_code(126);
+    assert!(out.stderr.contains("Permission denied"), "{out:?}");
+
+    let env = |user| {
+        c.sh(user, "echo \"$HOME $USER $LOGNAME $(pwd)\"")
+            .assert_success()
+            .stdout
+            .clone()
+    };
+    assert_eq!(env(User::Hermes), "/opt/data hermes hermes /opt/data\n");
+    assert_eq!(env(User::Intruder), "/tmp intruder intruder /opt/data\n");
+    assert_eq!(env(User::Root), "/root root root /opt/data\n");
+
+    let volume = fs::metadata(c.volume()).unwrap();
+    assert_eq!(
+        (volume.uid(), volume.gid(), volume.mode() & 0o7777),
+        (10000, 10000, 0o755)
+    );
+    let out = c.sh(
+        User::Hermes,
+        "touch /opt/data/mine && stat -c %U /opt/data/mine",
+    );
+    assert_eq!(out.assert_success().stdout, "hermes\n");
+    let out = c.sh(User::Intruder, "touch /opt/data/theirs");
+    assert_ne!(out.code, Some(0), "{out:?}");
+}
+
+#[test]
+fn custom_hermes_ids_are_followed() {
+    if skip_unless_root("custom_hermes_ids_are_followed") {
+        return;
+    }
+    let c = Container::boot_with(Options {
+        hermes_uid: 2000,
+        hermes_gid: 3000,
+        ..Options::default()
+    });
+    let out = c.run_as(User::Hermes, &["id"], &[], None);
+    assert_eq!(
+        out.assert_success().stdout,
+        "uid=2000(hermes) gid=3000(hermes) groups=3000(hermes)\n"
+    );
+    let out = c.run_as(
+        User::Root,
+        &["stat", "-c", "%a %U:%G %g", HELPER_PATH],
+        &[],
+        None,
+    );
+    assert_eq!(out.assert_success().stdout, "4750 root:hermes 3000\n");
+    let volume = fs::metadata(c.volume()).unwrap();
+    assert_eq!((volume.uid(), volume.gid()), (2000, 3000));
+    let out = c.run_as(User::Root, &["getent", "passwd", "hermes"], &[], None);
+    assert_eq!(
+        out.assert_success().stdout,
+        "hermes:x:2000:3000:Hermes:/opt/data:/bin/sh\n"
+    );
+}
+
+#[test]
+fn setuid_takes_effect_unless_no_new_privs() {
+    if skip_unless_root("setuid_takes_effect_unless_no_new_privs") {
+        return;
+    }
+    // `id` installed in the helper's place shows what a setuid program gets.
+    let binaries = Paths {
+        helper: PathBuf::from("/usr/bin/id"),
+        ..Paths::locate()
+    };
+    let c = Container::boot_with(Options {
+        binaries: Some(binaries),
+        ..Options::default()
+    });
+    let out = c.run_as(User::Hermes, &[HELPER_PATH], &[], None);
+    assert_eq!(
+        out.assert_success().stdout,
+        "uid=10000(hermes) gid=10000(hermes) euid=0(root) groups=10000(hermes)\n"
+    );
+    let out = c.exec(User::Hermes, &[HELPER_PATH]).no_new_privs().output();
+    assert_eq!(
+        out.assert_success().stdout,
+        "uid=10000(hermes) gid=10000(hermes) groups=10000(hermes)\n"
+    );
+    // A member of group hermes that is not the hermes user may run it too.
+    let out = c
+        .exec(User::Intruder, &[HELPER_PATH])
+        .groups(&[10000])
+        .output();
+    assert_eq!(
+        out.assert_success().stdout,
+        "uid=10001(intruder) gid=10001(intruder) euid=0(root) groups=10001(intruder),10000(hermes)\n"
+    );
+}
+
+#[test]
+fn commands_get_a_clean_environment_and_their_own_status() {
+    if skip_unless_root("commands_get_a_clean_environment_and_their_own_status") {
+        return;
+    }
+    let c = Container::boot();
+    let out = c.run_as(User::Hermes, &["env"], &[("FOO", "bar baz")], None);
+    let mut vars: Vec<&str> = out.assert_success().stdout.lines().collect();
+    vars.sort();
+    assert_eq!(
+        vars,
+        [
+            "FOO=bar baz",
+            "HOME=/opt/data",
+            "LOGNAME=hermes",
+            &format!("PATH={CONTAINER_PATH}"),
+            "USER=hermes"
+        ]
+    );
+
+    let out = c.run_as(User::Hermes, &["cat"], &[], Some(b"bytes\0in\n"));
+    assert_eq!(out.assert_success().stdout_bytes(), b"bytes\0in\n");
+    let out = c.run_as(User::Hermes, &["cat"], &[], None);
+    assert_eq!(out.assert_success().stdout, "");
+
+    let out = c.sh(User::Hermes, "echo oops >&2; exit 7");
+    assert_eq!(
+        (out.code, out.signal, out.stderr.as_str()),
+        (Some(7), None, "oops\n")
+    );
+    let out = c.sh(User::Hermes, "kill -TERM $$");
+    assert_eq!((out.code, out.signal), (None, Some(15)));
+
+    let out = c.exec(User::Root, &["id", "-G"]).groups(&[10000]).output();
+    assert_eq!(out.assert_success().stdout, "0 10000\n");
+    let out = c.exec(User::Intruder, &["pwd"]).cwd("/tmp").output();
+    assert_eq!(out.assert_success().stdout, "/tmp\n");
+    let out = c
+        .exec(User::Intruder, &["cat", "/proc/self/status"])
+        .groups(&[])
+        .output();
+    let groups = out
+        .assert_success()
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"));
+    assert_eq!(groups.map(str::trim), Some(""), "{out:?}");
+}
+
+#[test]
+fn spawned_commands_can_be_signalled() {
+    if skip_unless_root("spawned_commands_can_be_signalled") {
+        return;
+    }
+    let c = Container::boot();
+    let spawned = c.exec(User::Hermes, &["sleep", "1000"]).spawn();
+    let pid = spawned.inner_pid();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.contains("Uid:\t10000\t10000\t10000\t10000"),
+        "{status}"
+    );
+    spawned.signal(Signal::SIGTERM);
+    let out = spawned.wait_output();
+    assert_eq!(out.signal, Some(15), "{out:?}");
+
+    let mut piped = c.exec(User::Hermes, &["cat"]).stdin_piped().spawn();
+    {
+        use std::io::Write;
+        let mut stdin = piped.child.stdin.take().unwrap();
+        stdin.write_all(b"through the pipe").unwrap();
+    }
+    assert_eq!(
+        piped.wait_output().assert_success().stdout,
+        "through the pipe"
+    );
+}
+
+#[test]
+fn restart_keeps_the_volume_and_nothing_else() {
+    if skip_unless_root("restart_keeps_the_volume_and_nothing_else") {
+        return;
+    }
+    let mut c = Container::boot();
+    c.sh(User::Hermes, "echo kept > /opt/data/file")
+        .assert_success();
+    c.sh(User::Root, "touch /run/service/.marker /etc/edited")
+        .assert_success();
+    c.add_service("x", SLEEPER, None);
+    let (old_init, old_ns) = (c.init_pid(), c.pid_namespace());
+    c.wait_for(
+        Duration::from_secs(5),
+        "s6-svscan, s6-supervise and sleep",
+        || old_ns.processes().len() >= 3,
+    );
+
+    c.restart();
+
+    assert_eq!(old_ns.processes(), Vec::<u32>::new());
+    assert_ne!(c.init_pid(), old_init);
+    assert_ne!(c.pid_namespace().id(), old_ns.id());
+    assert_eq!(
+        fs::read_to_string(c.volume().join("file")).unwrap(),
+        "kept\n"
+    );
+    let out = c.sh(
+        User::Hermes,
+        "cat /opt/data/file; cat /proc/1/comm; ls -A /run/service; test -e /etc/edited || echo fresh-etc",
+    );
+    assert_eq!(
+        out.assert_success().stdout,
+        "kept\ns6-svscan\n.s6-svscan\nfresh-etc\n"
+    );
+}
+
+#[test]
+fn teardown_leaves_nothing_behind() {
+    if skip_unless_root("teardown_leaves_nothing_behind") {
+        return;
+    }
+    let c = Container::boot_with(Options {
+        syslog: true,
+        ..Options::default()
+    });
+    c.add_service("x", SLEEPER, None);
+    let running = c.exec(User::Hermes, &["sleep", "1000"]).spawn();
+    let (ns, dir) = (c.pid_namespace(), c.temp_dir().to_owned());
+    assert!(
+        dir.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("hermes-emu-")
+    );
+    c.wait_for(
+        Duration::from_secs(5),
+        "s6-svscan, s6-supervise and two sleeps",
+        || ns.processes().len() >= 4,
+    );
+
+    drop(c);
+
+    assert_eq!(ns.processes(), Vec::<u32>::new());
+    assert_eq!(host_mounts_referencing(&dir), Vec::<String>::new());
+    assert!(!dir.exists(), "{} still exists", dir.display());
+    // The command's host-side nsenter saw it killed with the namespace.
+    assert_eq!(running.wait_output().signal, Some(9));
+}
+
+#[test]
+fn teardown_also_runs_when_the_test_panics() {
+    if skip_unless_root("teardown_also_runs_when_the_test_panics") {
+        return;
+    }
+    let seen: Mutex<Option<(PidNamespace, PathBuf)>> = Mutex::new(None);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        let c = Container::boot();
+        c.add_service("x", SLEEPER, None);
+        *seen.lock().unwrap() = Some((c.pid_namespace(), c.temp_dir().to_owned()));
+        panic!("deliberate panic: the container must still be torn down");
+    }));
+    assert!(result.is_err());
+    let (ns, dir) = seen.lock().unwrap().take().expect("the container booted");
+    assert_eq!(ns.processes(), Vec::<u32>::new());
+    assert_eq!(host_mounts_referencing(&dir), Vec::<String>::new());
+    assert!(!dir.exists(), "{} still exists", dir.display());
+}
+
+#[test]
+fn two_containers_do_not_see_each_other() {
+    if skip_unless_root("two_containers_do_not_see_each_other") {
+        return;
+    }
+    let a = Container::boot();
+    let b = Container::boot();
+    assert_ne!(a.pid_namespace().id(), b.pid_namespace().id());
+    assert_ne!(a.volume(), b.volume());
+    a.sh(User::Root, "mkdir /run/service/.only-in-a")
+        .assert_success();
+    a.sh(User::Hermes, "touch /opt/data/only-in-a")
+        .assert_success();
+    a.add_service("in-a", SLEEPER, None);
+
+    let out = b.sh(
+        User::Root,
+        "ls -A /run/service /opt/data; ls /proc | grep -c '^[0-9]'",
+    );
+    // b's own s6-svscan and the shell, ls and grep of this command.
+    assert_eq!(
+        out.assert_success().stdout,
+        "/opt/data:\n\n/run/service:\n.s6-svscan\n4\n"
+    );
+    assert!(a.host_path("/opt/data/only-in-a").exists());
+}
+
+#[test]
+fn syslog_collects_what_is_sent_to_dev_log() {
+    if skip_unless_root("syslog_collects_what_is_sent_to_dev_log") {
+        return;
+    }
+    let c = Container::boot_with(Options {
+        syslog: true,
+        ..Options::default()
+    });
+    // More messages than a Unix datagram queue holds by default.
+    let script = "for i in $(seq 1 40); do \
+                  logger --socket-errors=on -u /dev/log -p authpriv.notice -t emu-test msg-$i || exit 1; \
+                  done";
+    c.sh(User::Hermes, script).assert_success();
+    let records = c.syslog_records();
+    assert_eq!(records.len(), 40, "{records:#?}");
+    for (i, record) in records.iter().enumerate() {
+        // authpriv (10) * 8 + notice (5) = 85
+        assert!(record.starts_with("<85>"), "{record}");
+        assert!(record.ends_with(&format!("msg-{}", i + 1)), "{record}");
+    }
+    let out = c.sh(User::Intruder, "test -S /dev/log && echo socket");
+    assert_eq!(out.assert_success().stdout, "socket\n");
+}
+
+#[test]
+fn a_failed_boot_is_explained() {
+    if skip_unless_root("a_failed_boot_is_explained") {
+        return;
+    }
+    let binaries = Paths {
+        helper: PathBuf::from("/nonexistent/hermes-s6-helper"),
+        ..Paths::locate()
+    };
+    let result = panic::catch_unwind(|| {
+        Container::boot_with(Options {
+            binaries: Some(binaries),
+            ..Options::default()
+        })
+    });
+    let message = *result.unwrap_err().downcast::<String>().unwrap();
+    assert!(message.contains("the container's boot failed"), "{message}");
+    assert!(
+        message.contains("/nonexistent/hermes-s6-helper"),
+        "{message}"
+    );
+}
+
+#[test]
+fn missing_binaries_are_named_with_the_fix() {
+    let empty = std::env::temp_dir().join(format!("hermes-emu-test-empty-{}", std::process::id()));
+    fs::create_dir_all(&empty).unwrap();
+    let result = panic::catch_unwind(|| Paths::locate_in(&empty));
+    fs::remove_dir_all(&empty).unwrap();
+    let message = *result.unwrap_err().downcast::<String>().unwrap();
+    assert!(
+        message.starts_with(
+            "hermes-s6-emu: hermes-s6-helper not built; run 'cargo build --workspace --bins' first"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn binaries_are_found_next_to_the_test_executable() {
+    let standin = PathBuf::from(env!("CARGO_BIN_EXE_hermes-standin"));
+    assert_eq!(Paths::bin_dir(), standin.parent().unwrap());
+}
