@@ -48,7 +48,11 @@ fn run_case(c: &Container, k: &Case) {
     let mut argv = vec![k.program];
     argv.extend(k.args.iter().map(String::as_str));
     let out = c.run_as(k.user, &argv, &[], k.stdin.as_deref());
-    eprintln!("case: {} ({:?})", k.what, k.args.iter().take(3).collect::<Vec<_>>());
+    eprintln!(
+        "case: {} ({:?})",
+        k.what,
+        k.args.iter().take(3).collect::<Vec<_>>()
+    );
     assert_refused(c, &before, &out, k.code, k.message);
     if !k.undo.is_empty() {
         let out = c.run_as(User::Root, &["sh", "-ec", k.undo], &[], None);
