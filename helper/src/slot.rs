@@ -286,6 +286,7 @@ impl Target {
 /// Want up: the intent (no `down` marker) first, then the command.
 pub fn start(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
     let target = Target::open(scan, p)?;
+    clear_crash_record(&target.slot)?;
     fsx::remove_file(&target.slot, "down")?;
     target.deliver(b"u")
 }
@@ -302,6 +303,7 @@ pub fn stop(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
 pub fn restart(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
     let target = Target::open(scan, p)?;
     let up = target.control.is_some() && is_up(&target.slot)?;
+    clear_crash_record(&target.slot)?;
     fsx::remove_file(&target.slot, "down")?;
     if up {
         ensure_file(&target.slot, RESTART_MARKER)?;
@@ -309,6 +311,12 @@ pub fn restart(scan: &Scan, p: &Profile) -> Result<Delivery, Failure> {
     } else {
         target.deliver(b"u")
     }
+}
+
+/// An explicit start or restart gives a crash-looping gateway a new chance.
+fn clear_crash_record(slot: &OwnedFd) -> Result<(), Failure> {
+    fsx::remove_file(slot, "crash-loop")?;
+    fsx::remove_file(slot, "fast-failures")
 }
 
 fn ensure_file(slot: &OwnedFd, name: &str) -> Result<(), Failure> {
@@ -362,6 +370,7 @@ fn run_script(p: &Profile) -> String {
     format!(
         "#!{c}/execlineb -P\n\
          # {service}: written by hermes-s6-helper. Root-owned; never edit in place.\n\
+         {c}/foreground {{ {c}/redirfd -w 1 started /bin/date +%s }}\n\
          {c}/with-contenv\n\
          {c}/export HOME {HERMES_HOME}\n\
          {c}/export HERMES_S6_SUPERVISED_CHILD 1\n\
@@ -376,19 +385,38 @@ fn run_script(p: &Profile) -> String {
     )
 }
 
-/// Runs as root after each exit of `run`: $1 is the exit code (256 when
-/// killed by a signal). 0 (clean stop) and 78 (bad configuration) end the
-/// service (125), anything else lets s6 restart it, and a pending restart
-/// always restarts.
+/// Runs as root after each exit of `run`, in the slot directory, with $1 the
+/// exit code (256 when killed by a signal). A pending restart always
+/// restarts; 0 (clean stop) and 78 (bad configuration) end the service
+/// (125); otherwise s6 restarts it, unless it is crash-looping: 5 consecutive
+/// runs that each died within 5 s, the 5 within 60 s. The record it leaves
+/// (`crash-loop`, root-owned, readable by all) is cleared by start/restart.
+const FINISH_TEMPLATE: &str = r#"#!/bin/sh
+# @SERVICE@: written by hermes-s6-helper. Root-owned; never edit in place.
+if [ -e restart-requested ]; then
+  exec /bin/rm -f restart-requested
+fi
+code=$1
+case "$code" in
+  0|78) exit 125 ;;
+esac
+now=$(/bin/date +%s)
+started=$(/bin/cat started 2>/dev/null || echo 0)
+if [ $((now - started)) -ge 5 ]; then
+  exec /bin/rm -f fast-failures
+fi
+echo "$now" >> fast-failures
+# shellcheck disable=SC2046 # one word per timestamp
+set -- $(/usr/bin/tail -n 5 fast-failures)
+if [ $# -ge 5 ] && [ $((now - $1)) -lt 60 ]; then
+  echo "crash-looping: stopped after 5 failures in 60 s (last exit $code, at $now)" > crash-loop
+  exit 125
+fi
+exit 0
+"#;
+
 fn finish_script(p: &Profile) -> String {
-    format!(
-        "#!/bin/sh\n\
-         # {service}: written by hermes-s6-helper. Root-owned; never edit in place.\n\
-         if [ -e {RESTART_MARKER} ]; then\n  exec /bin/rm -f {RESTART_MARKER}\nfi\n\
-         case \"$1\" in\n  0|78) exit 125 ;;\nesac\n\
-         exit 0\n",
-        service = p.service(),
-    )
+    FINISH_TEMPLATE.replace("@SERVICE@", &p.service())
 }
 
 /// The logger runs as hermes and creates its own directory on the
