@@ -94,11 +94,33 @@ fn retired_name(p: &Profile) -> String {
 /// half-built staging dir, or a retired slot still waiting to be torn down.
 fn clean_leftovers(scan: &Scan, p: &Profile) -> Result<(), Failure> {
     fsx::remove_tree(&scan.dir, &staging_name(p), 0)?;
-    if let Some(retired) = fsx::open_dir(&scan.dir, &retired_name(p), "retired slot")? {
-        tear_down(scan, &supervisors(&retired)?)?;
-        fsx::remove_tree(&scan.dir, &retired_name(p), 0)?;
+    match fsx::open_dir(&scan.dir, &retired_name(p), "retired slot")? {
+        Some(retired) => {
+            let supervisors = supervisors(&retired)?;
+            remove_retired(scan, p, &supervisors)
+        }
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Stops what still runs in a retired slot and removes it. A scan that was
+/// in flight when the slot was retired may have just started a supervisor
+/// there (not holding its lock yet): s6-svscan's prune stops it, and the
+/// removal is retried until it has.
+fn remove_retired(scan: &Scan, p: &Profile, supervisors: &Supervisors) -> Result<(), Failure> {
+    let deadline = Instant::now() + RELEASE_DEADLINE;
+    tear_down(scan, supervisors, deadline)?;
+    loop {
+        match fsx::remove_tree(&scan.dir, &retired_name(p), 0) {
+            Err(f) if f.code == INTERNAL && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+                for (dir, _) in supervisors {
+                    wait_released(dir, deadline)?;
+                }
+            }
+            done => return done,
+        }
+    }
 }
 
 pub fn register(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid) -> Result<(), Failure> {
@@ -188,8 +210,7 @@ pub fn unregister(scan: &Scan, p: &Profile) -> Result<(), Failure> {
         RenameFlags::RENAME_NOREPLACE,
     )
     .map_err(|e| internal("retiring the slot", e))?;
-    tear_down(scan, &supervisors)?;
-    fsx::remove_tree(&scan.dir, &retired_name(p), 0)
+    remove_retired(scan, p, &supervisors)
 }
 
 /// The service's `supervise/` then the logger's, each with its control FIFO
@@ -214,8 +235,7 @@ fn supervisors(slot: &OwnedFd) -> Result<Supervisors, Failure> {
 /// Stops the service, then its logger (so the gateway's last lines are
 /// logged): "d" down, "x" exit once down; then waits until each supervisor
 /// has released the slot. A supervisor already gone is fine.
-fn tear_down(scan: &Scan, supervisors: &Supervisors) -> Result<(), Failure> {
-    let deadline = Instant::now() + RELEASE_DEADLINE;
+fn tear_down(scan: &Scan, supervisors: &Supervisors, deadline: Instant) -> Result<(), Failure> {
     for (i, (dir, control)) in supervisors.iter().enumerate() {
         if let Some(fifo) = control {
             fsx::write_fifo(fifo, b"dx", "supervise/control")?;

@@ -19,14 +19,22 @@ fn meta(c: &Container, path: &str) -> (u32, u32, u32, &'static str) {
     (m.uid(), m.gid(), m.permissions().mode() & 0o7777, kind)
 }
 
-/// The gateway's own record of how it was started (written by the stand-in).
+/// The gateway's own record of how it was started (written by the stand-in),
+/// once its last line is complete.
 fn last_run(c: &Container, profile: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(
-        c.volume()
-            .join(format!("profiles/{profile}/standin-runs.jsonl")),
-    )
-    .unwrap();
-    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    let file = c
+        .volume()
+        .join(format!("profiles/{profile}/standin-runs.jsonl"));
+    let mut record = None;
+    c.wait_for(WAIT, &format!("{profile}'s start record"), || {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        record = text
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok());
+        record.is_some()
+    });
+    record.unwrap()
 }
 
 #[test]

@@ -71,6 +71,7 @@ fn base(test: &str) -> Option<Container> {
     ok(&c, &["start", "alpha"]);
     ok(&c, &["rescan"]);
     wait_up(&c, "gateway-alpha");
+    wait_gateway_running(&c, "alpha");
     c.wait_for(WAIT, "beta supervised", || {
         svstat(&c, "gateway-beta").supervised
     });
