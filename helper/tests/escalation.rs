@@ -100,3 +100,50 @@ fn racing_a_register_against_symlink_swaps_gains_nothing() {
     );
     assert!(std::fs::read_dir(c.host_path("/etc")).is_ok());
 }
+
+/// Regression guard for the model this product replaces: upstream's boot
+/// hands hermes the scan dir and s6-svscan's control FIFO. Then one mkdir
+/// and one rescan give hermes a process running as root. If this ever stops
+/// reproducing, the emulation no longer shows what the product defends
+/// against; the test above shows the same attempt failing here.
+#[test]
+fn upstream_permission_model_hands_hermes_root_in_one_step() {
+    let Some(c) = boot("upstream_permission_model_hands_hermes_root_in_one_step") else {
+        return;
+    };
+    let upstream = c.run_as(
+        User::Root,
+        &[
+            "sh",
+            "-ec",
+            "chown -R hermes /run/service && chown hermes /run/service/.s6-svscan/control",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(upstream.code, Some(0), "{}", upstream.stderr);
+    let attack = "mkdir /run/service/x && printf '#!/bin/sh\\nid -u > /run/service/x/uid\\nexec sleep 1000\\n' > /run/service/x/run \
+                  && chmod +x /run/service/x/run && s6-svscanctl -a /run/service";
+    let out = c.run_as(User::Hermes, &["sh", "-ec", attack], &[], None);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let uid = c.host_path("/run/service/x/uid");
+    c.wait_for(WAIT, "the planted run script to execute", || {
+        std::fs::read_to_string(&uid)
+            .map(|s| !s.is_empty())
+            .unwrap_or(false)
+    });
+    assert_eq!(
+        std::fs::read_to_string(&uid).unwrap().trim(),
+        "0",
+        "upstream's model runs hermes's code as root"
+    );
+
+    // The same attempt against this product's tree is refused at the first step.
+    let Some(ours) = boot("upstream_permission_model_hands_hermes_root_in_one_step") else {
+        return;
+    };
+    let out = ours.run_as(User::Hermes, &["sh", "-ec", attack], &[], None);
+    assert_ne!(out.code, Some(0));
+    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
+    assert!(!ours.host_path("/run/service/x").exists());
+}

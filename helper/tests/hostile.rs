@@ -218,3 +218,60 @@ fn a_helper_killed_or_stopped_at_any_point_leaves_old_or_new_and_the_next_call_s
         let _ = std::fs::remove_file(c.host_path("/tmp/stopped-pid"));
     }
 }
+
+/// I6 seen from outside: a helper frozen mid-operation, once it has become
+/// root, holds no capability at all and has no_new_privs set.
+#[test]
+fn a_running_helper_holds_no_capabilities_once_it_has_switched_to_root() {
+    let Some(c) = boot("a_running_helper_holds_no_capabilities") else {
+        return;
+    };
+    let names: Vec<String> = (0..300).map(|i| format!("c{i}")).collect();
+    let mut checked = 0;
+    for round in 0..8 {
+        // A big batch keeps the helper busy long enough to be caught.
+        let op = if round % 2 == 0 {
+            "register"
+        } else {
+            "unregister"
+        };
+        let script = format!(
+            "setpriv --reuid=hermes --regid=hermes --init-groups {HELPER} {op} {} & pid=$!
+             perl -e 'select(undef,undef,undef,$ARGV[0]/1e6)' {}; kill -STOP $pid 2>/dev/null
+             grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/$pid/status; kill -CONT $pid; wait $pid",
+            names.join(" "),
+            2000 + round * 1500
+        );
+        let out = c.run_as(User::Root, &["sh", "-c", &script], &[], None);
+        let status: std::collections::HashMap<&str, &str> = out
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k, v.trim()))
+            .collect();
+        if status
+            .get("Uid")
+            .map(|u| u.split_whitespace().all(|x| x == "0"))
+            != Some(true)
+        {
+            continue; // caught before the identity switch
+        }
+        checked += 1;
+        for set in ["CapInh", "CapPrm", "CapEff", "CapAmb", "CapBnd"] {
+            assert_eq!(status[set], "0000000000000000", "{set} in {status:?}");
+        }
+        assert_eq!(status["NoNewPrivs"], "1");
+        assert_eq!(
+            status["Gid"].split_whitespace().collect::<Vec<_>>(),
+            ["0", "0", "0", "0"]
+        );
+        assert_eq!(
+            status["Groups"], "10000",
+            "only the hermes group, to hand files to it"
+        );
+    }
+    assert!(
+        checked > 0,
+        "never caught the helper after its identity switch"
+    );
+}
