@@ -4,11 +4,12 @@
 
 use crate::exit::{Failure, INTERNAL, UNSAFE};
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, openat, FcntlArg, OFlag};
+use nix::fcntl::{fcntl, openat, AtFlags, FcntlArg, OFlag};
 use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
 use nix::unistd::{fchown, unlinkat, Gid, UnlinkatFlags};
+use std::ffi::{CStr, CString};
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
@@ -64,7 +65,7 @@ pub fn open_dir(parent: impl AsFd, name: &str, what: &str) -> Result<Option<Owne
 
 /// Type of whatever is at `name`, without following a symlink.
 pub fn probe(dir: impl AsFd, name: &str, what: &str) -> Result<Option<FileStat>, Failure> {
-    match fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some(st)),
         Err(Errno::ENOENT) => Ok(None),
         Err(e) => Err(internal(what, e)),
@@ -157,53 +158,63 @@ pub fn remove_file(dir: impl AsFd, name: &str) -> Result<(), Failure> {
 
 /// Removes a directory tree that the helper retired or staged: descends only
 /// into root-owned directories opened without following links, unlinks every
-/// other entry (a symlink is removed, never followed).
-pub fn remove_tree(parent: impl AsFd, name: &str, depth: u32) -> Result<(), Failure> {
+/// other entry (a symlink is removed, never followed). Missing is fine.
+pub fn remove_tree(parent: impl AsFd, name: &str) -> Result<(), Failure> {
+    let name = CString::new(name).map_err(|_| Failure::new(INTERNAL, "NUL in a name"))?;
+    remove_tree_at(parent.as_fd(), &name, 0)
+}
+
+fn remove_tree_at(parent: BorrowedFd<'_>, name: &CStr, depth: u32) -> Result<(), Failure> {
+    let what = name.to_string_lossy();
     if depth > MAX_DEPTH {
         return Err(Failure::new(
             UNSAFE,
-            format!("{name}: directory tree deeper than expected"),
+            format!("{what}: directory tree deeper than expected"),
         ));
     }
     // Only root-owned directories are entered. s6's own `event/` is
     // group-writable by root's group, so the strict `verify` does not apply.
-    let dir = match openat(&parent, name, DIR_FLAGS, Mode::empty()) {
+    let dir = match openat(parent, name, DIR_FLAGS, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
-        Err(e) => return Err(internal(name, e)),
+        Err(e) => return Err(internal(&what, e)),
     };
-    let st = fstat(&dir).map_err(|e| internal(name, e))?;
+    let st = fstat(&dir).map_err(|e| internal(&what, e))?;
     if st.st_uid != 0 || st.st_mode & 0o002 != 0 {
         return Err(Failure::new(
             UNSAFE,
-            format!("{name} is not a root-owned directory; left in place"),
+            format!("{what} is not a root-owned directory; left in place"),
         ));
     }
     // Names first, removal second: unlinking while reading a directory
     // stream may skip entries.
+    let copy = dir
+        .try_clone()
+        .map_err(|e| Failure::new(INTERNAL, e.to_string()))?;
     let mut entries = Vec::new();
-    let listing = nix::dir::Dir::from_fd(
-        dir.try_clone()
-            .map_err(|e| Failure::new(INTERNAL, e.to_string()))?,
-    )
-    .map_err(|e| internal(name, e))?;
-    for entry in listing.into_iter() {
-        let entry = entry.map_err(|e| internal(name, e))?;
-        let entry_name = entry.file_name().to_string_lossy().into_owned();
-        if entry_name != "." && entry_name != ".." {
-            entries.push(entry_name);
+    for entry in nix::dir::Dir::from_fd(copy)
+        .map_err(|e| internal(&what, e))?
+        .into_iter()
+    {
+        let entry = entry.map_err(|e| internal(&what, e))?;
+        if ![c".", c".."].contains(&entry.file_name()) {
+            entries.push(entry.file_name().to_owned());
         }
     }
-    for entry in entries {
-        match probe(&dir, &entry, &entry)? {
-            Some(st) if is_dir(&st) => remove_tree(&dir, &entry, depth + 1)?,
-            Some(_) => remove_file(&dir, &entry)?,
-            None => {}
+    for entry in &entries {
+        match fstatat(&dir, entry.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if is_dir(&st) => remove_tree_at(dir.as_fd(), entry, depth + 1)?,
+            Ok(_) => match unlinkat(&dir, entry.as_c_str(), UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(internal(&entry.to_string_lossy(), e)),
+            },
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(internal(&entry.to_string_lossy(), e)),
         }
     }
     match unlinkat(parent, name, UnlinkatFlags::RemoveDir) {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(e) => Err(internal(name, e)),
+        Err(e) => Err(internal(&what, e)),
     }
 }
 

@@ -93,7 +93,7 @@ fn retired_name(p: &Profile) -> String {
 /// Finishes what an interrupted helper left behind for this profile: a
 /// half-built staging dir, or a retired slot still waiting to be torn down.
 fn clean_leftovers(scan: &Scan, p: &Profile) -> Result<(), Failure> {
-    fsx::remove_tree(&scan.dir, &staging_name(p), 0)?;
+    fsx::remove_tree(&scan.dir, &staging_name(p))?;
     match fsx::open_dir(&scan.dir, &retired_name(p), "retired slot")? {
         Some(retired) => {
             let supervisors = supervisors(&retired)?;
@@ -111,7 +111,7 @@ fn remove_retired(scan: &Scan, p: &Profile, supervisors: &Supervisors) -> Result
     let deadline = Instant::now() + RELEASE_DEADLINE;
     tear_down(scan, supervisors, deadline)?;
     loop {
-        match fsx::remove_tree(&scan.dir, &retired_name(p), 0) {
+        match fsx::remove_tree(&scan.dir, &retired_name(p)) {
             Err(f) if f.code == INTERNAL && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(10));
                 for (dir, _) in supervisors {
@@ -148,7 +148,7 @@ pub fn register(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid) -> R
         })
     });
     if built.is_err() {
-        let _ = fsx::remove_tree(&scan.dir, &stage_name, 0);
+        let _ = fsx::remove_tree(&scan.dir, &stage_name);
     }
     built
 }
