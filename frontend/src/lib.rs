@@ -1,1 +1,37 @@
-//! hermes-s6: the unprivileged half.
+//! hermes-s6: the unprivileged half of Hermes gateway supervision.
+//!
+//! Hermes runs in a container whose PID 1 is s6-svscan; each profile's
+//! gateway is the s6 service `gateway-<profile>`. This crate reads
+//! supervision state directly (status files are readable by the hermes
+//! user) and asks the setuid helper `hermes-s6-helper` for every change. It
+//! is the API the Hermes CLI uses; the `hermes-s6` binary is a thin layer
+//! over it.
+//!
+//! Start with [`Config::from_env`], pick a backend with
+//! [`detect_service_manager`] and [`service_manager`] (or build
+//! [`S6Manager`] directly), and drive it through [`ServiceManager`].
+
+#[cfg(unix)]
+pub mod cli;
+pub mod config;
+pub mod env_payload;
+pub mod error;
+pub mod helper;
+pub mod manager;
+pub mod profile;
+pub mod s6;
+#[cfg(unix)]
+pub mod state;
+#[cfg(unix)]
+pub mod status;
+pub mod time;
+
+pub use config::Config;
+pub use env_payload::ExtraEnv;
+pub use error::Error;
+#[cfg(unix)]
+pub use manager::s6::S6Manager;
+pub use manager::{
+    ProfileOutcomes, ServiceManager, ServiceManagerKind, detect_service_manager, service_manager,
+};
+pub use profile::ProfileName;

@@ -1,0 +1,425 @@
+//! The `hermes-s6` command line: argument parsing and output around the
+//! library. Every decision is made by the library; this module only picks
+//! the operation, prints results and maps errors to exit codes.
+//!
+//! ```text
+//! hermes-s6 gateway start|stop|restart [-p <profile> | --all]
+//! hermes-s6 gateway status [-p <profile> | --all] [--json]
+//! hermes-s6 profile register <profile> [--down]
+//! hermes-s6 profile unregister <profile>
+//! hermes-s6 reconcile [--dry-run] [--json]
+//! hermes-s6 doctor [--json]
+//! ```
+//!
+//! Without `-p` or `--all`, commands act on the profile `HERMES_HOME`
+//! selects: `default`, or `<name>` when it points at `…/profiles/<name>`.
+
+mod doctor;
+pub mod render;
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal, Read, Write};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::env_payload::{ExtraEnv, MAX_PAYLOAD};
+use crate::error::{Error, exit};
+use crate::manager::s6::S6Manager;
+use crate::manager::{ServiceManager, ServiceManagerKind, detect_service_manager, service_manager};
+use crate::profile::ProfileName;
+use crate::status::{GatewayState, GatewayStatus, StatusReport};
+
+pub use self::render::Style;
+
+/// How long `profile register` waits for an environment payload on a
+/// non-terminal stdin, like the helper does.
+const PAYLOAD_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hermes-s6",
+    version,
+    about = "Control and inspect Hermes profile gateways supervised by s6"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, stop, restart or inspect profile gateways
+    Gateway {
+        #[command(subcommand)]
+        action: GatewayCommand,
+    },
+    /// Register or unregister a profile's gateway
+    Profile {
+        #[command(subcommand)]
+        action: ProfileCommand,
+    },
+    /// Re-create gateway slots from the persistent volume (boot time)
+    Reconcile {
+        /// Print what would be done without doing it
+        #[arg(long)]
+        dry_run: bool,
+        /// Print a JSON document
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that gateways can be controlled from here
+    Doctor {
+        /// Print a JSON document (schema hermes-s6.doctor/1)
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Start gateways (and keep them running across container restarts)
+    Start(Target),
+    /// Stop gateways (and keep them stopped across container restarts)
+    Stop(Target),
+    /// Restart running gateways; start stopped ones
+    Restart(Target),
+    /// Show gateway status
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Print a JSON document (schema hermes-s6.status/1)
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Register a profile's gateway, start it unless --down, then rescan.
+    /// A JSON object of extra environment variables may be piped on stdin.
+    Register {
+        profile: String,
+        /// Register it stopped
+        #[arg(long)]
+        down: bool,
+    },
+    /// Stop a profile's gateway and remove its registration
+    Unregister { profile: String },
+}
+
+#[derive(Debug, Clone, Args)]
+#[group(id = "target", multiple = false)]
+pub struct Target {
+    /// Profile to act on (default: the profile HERMES_HOME selects)
+    #[arg(short = 'p', long = "profile", value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Act on every registered gateway
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Everything a run depends on besides its arguments.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub config: Config,
+    pub service_manager: ServiceManagerKind,
+    pub style: Style,
+    /// Reads `profile register`'s environment payload.
+    pub read_env_payload: fn() -> Result<ExtraEnv, Error>,
+}
+
+impl Context {
+    /// The real environment, terminal and stdin of this process.
+    pub fn from_process() -> Self {
+        Self {
+            config: Config::from_env(),
+            service_manager: detect_service_manager(),
+            style: Style::for_output(
+                io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            ),
+            read_env_payload: env_payload_from_stdin,
+        }
+    }
+
+    fn manager(&self) -> Box<dyn ServiceManager> {
+        service_manager(self.service_manager, &self.config)
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> u8 {
+    let context = Context::from_process();
+    let mut out = io::stdout().lock();
+    let mut err = io::stderr().lock();
+    let code = run(std::env::args_os(), &context, &mut out, &mut err);
+    let _ = out.flush();
+    code
+}
+
+/// Parses `args` (program name first) and runs the command.
+pub fn run<I, T>(args: I, context: &Context, out: &mut dyn Write, err: &mut dyn Write) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let text = e.render().to_string();
+            return if e.use_stderr() {
+                let _ = write!(err, "{text}");
+                exit::USAGE
+            } else {
+                let _ = write!(out, "{text}");
+                exit::OK
+            };
+        }
+    };
+    match dispatch(cli.command, context, out, err) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(err, "hermes-s6: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(
+    command: Command,
+    context: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Error> {
+    match command {
+        Command::Gateway { action } => match action {
+            GatewayCommand::Start(target) => {
+                lifecycle(Lifecycle::Start, &target, context, out, err)
+            }
+            GatewayCommand::Stop(target) => lifecycle(Lifecycle::Stop, &target, context, out, err),
+            GatewayCommand::Restart(target) => {
+                lifecycle(Lifecycle::Restart, &target, context, out, err)
+            }
+            GatewayCommand::Status { target, json } => status(&target, json, context, out),
+        },
+        Command::Profile { action } => match action {
+            ProfileCommand::Register { profile, down } => {
+                let profile = ProfileName::new(&profile)?;
+                let env = (context.read_env_payload)()?;
+                context
+                    .manager()
+                    .register_profile_gateway(&profile, &env, !down)?;
+                let how = if down {
+                    "registered (down)"
+                } else {
+                    "registered and started"
+                };
+                let _ = writeln!(out, "{profile}: {how}");
+                Ok(exit::OK)
+            }
+            ProfileCommand::Unregister { profile } => {
+                let profile = ProfileName::new(&profile)?;
+                context.manager().unregister_profile_gateway(&profile)?;
+                let _ = writeln!(out, "{profile}: unregistered");
+                Ok(exit::OK)
+            }
+        },
+        Command::Reconcile { .. } => Err(Error::NotImplemented { what: "reconcile" }),
+        Command::Doctor { json } => doctor::run(context, json, out),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Lifecycle {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Lifecycle {
+    fn done(self) -> &'static str {
+        match self {
+            Self::Start => "started",
+            Self::Stop => "stopped",
+            Self::Restart => "restarted",
+        }
+    }
+}
+
+/// The profiles a command acts on: one named, every registered one, or the
+/// one `HERMES_HOME` selects.
+fn targets(
+    target: &Target,
+    context: &Context,
+    manager: &dyn ServiceManager,
+) -> Result<Vec<ProfileName>, Error> {
+    match (&target.profile, target.all) {
+        (Some(name), _) => Ok(vec![ProfileName::new(name)?]),
+        (None, true) => manager.list_profile_gateways(),
+        (None, false) => Ok(vec![context.config.active_profile.clone()]),
+    }
+}
+
+fn lifecycle(
+    op: Lifecycle,
+    target: &Target,
+    context: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Error> {
+    let manager = context.manager();
+    let profiles = targets(target, context, manager.as_ref())?;
+    if profiles.is_empty() {
+        let _ = writeln!(out, "no gateways are registered");
+        return Ok(exit::OK);
+    }
+    let outcomes = match op {
+        Lifecycle::Start => manager.start(&profiles)?,
+        Lifecycle::Stop => manager.stop(&profiles)?,
+        Lifecycle::Restart => manager.restart(&profiles)?,
+    };
+    if !target.all {
+        // One profile: its error is the command's error.
+        if let Some((profile, result)) = outcomes.into_iter().next() {
+            result?;
+            let _ = writeln!(out, "{profile}: {}", op.done());
+        }
+        return Ok(exit::OK);
+    }
+    let mut code = exit::OK;
+    for (profile, result) in outcomes {
+        match result {
+            Ok(()) => {
+                let _ = writeln!(out, "{profile}: {}", op.done());
+            }
+            Err(e) => {
+                let _ = writeln!(err, "hermes-s6: {profile}: {e}");
+                if code == exit::OK {
+                    code = e.exit_code();
+                }
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn status(
+    target: &Target,
+    json: bool,
+    context: &Context,
+    out: &mut dyn Write,
+) -> Result<u8, Error> {
+    let gateways = if context.service_manager == ServiceManagerKind::S6 {
+        s6_status(target, context)?
+    } else {
+        host_status(target, context)?
+    };
+    if json {
+        let report = StatusReport::new(context.service_manager, gateways);
+        let _ = serde_json::to_writer_pretty(&mut *out, &report);
+        let _ = writeln!(out);
+    } else if gateways.is_empty() {
+        let _ = writeln!(out, "no gateways are registered");
+    } else {
+        let _ = render::write_status(out, context.style, &gateways);
+    }
+    Ok(exit::OK)
+}
+
+fn s6_status(target: &Target, context: &Context) -> Result<Vec<GatewayStatus>, Error> {
+    let manager = S6Manager::new(context.config.clone());
+    if target.all {
+        return manager.status_all();
+    }
+    let profiles = targets(target, context, &manager)?;
+    profiles
+        .iter()
+        .map(|profile| {
+            let status = manager.status(profile);
+            // A name that is neither registered nor a profile is a typo.
+            if status.state == GatewayState::Unregistered && !context.config.profile_exists(profile)
+            {
+                Err(Error::GatewayNotRegistered {
+                    profile: profile.clone(),
+                })
+            } else {
+                Ok(status)
+            }
+        })
+        .collect()
+}
+
+/// Host service managers only tell whether a gateway runs.
+fn host_status(target: &Target, context: &Context) -> Result<Vec<GatewayStatus>, Error> {
+    let manager = context.manager();
+    let profiles = targets(target, context, manager.as_ref())?;
+    Ok(profiles
+        .into_iter()
+        .map(|profile| {
+            let log = context.config.log_file(&profile);
+            let mut status = GatewayStatus::new(profile.clone(), log);
+            match manager.is_running(&profile) {
+                Ok(running) => {
+                    status.registered = true;
+                    status.supervised = true;
+                    status.state = if running {
+                        GatewayState::Up
+                    } else {
+                        GatewayState::Down
+                    };
+                }
+                Err(e) => status.problems.push(e.to_string()),
+            }
+            status
+        })
+        .collect())
+}
+
+/// The environment payload piped to `profile register`, read like the
+/// helper reads it: nothing from a terminal, `/dev/null` or any other
+/// character device, otherwise a JSON object, bounded in size and time.
+pub fn env_payload_from_stdin() -> Result<ExtraEnv, Error> {
+    if stdin_is_char_device_or_closed() {
+        return Ok(ExtraEnv::empty());
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    // A writer that never closes must not hang the command; the reading
+    // thread is simply abandoned then.
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let result = io::stdin()
+            .lock()
+            .take(MAX_PAYLOAD as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map(|_| bytes);
+        let _ = sender.send(result);
+    });
+    match receiver.recv_timeout(PAYLOAD_TIMEOUT) {
+        Ok(Ok(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(ExtraEnv::empty()),
+        Ok(Ok(bytes)) if bytes.len() > MAX_PAYLOAD => Err(Error::InvalidEnvPayload {
+            reason: format!("more than {MAX_PAYLOAD} bytes on standard input"),
+        }),
+        Ok(Ok(bytes)) => ExtraEnv::from_json(&bytes),
+        Ok(Err(e)) => Err(Error::io("read", "standard input", e)),
+        Err(_) => Err(Error::InvalidEnvPayload {
+            reason: format!(
+                "standard input stayed open for {} s without a complete payload; pipe a JSON object and close it, or redirect stdin from /dev/null",
+                PAYLOAD_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
+/// A character device (a terminal, `/dev/null`, …) never carries a
+/// payload, and neither does a closed stdin: the helper's rule too.
+fn stdin_is_char_device_or_closed() -> bool {
+    match nix::sys::stat::fstat(io::stdin()) {
+        Ok(stat) => stat.st_mode & nix::libc::S_IFMT == nix::libc::S_IFCHR,
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

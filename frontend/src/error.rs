@@ -1,0 +1,300 @@
+//! The one error type of the library. Each variant renders as one line that
+//! says what went wrong and what to do about it; [`Error::exit_code`] gives
+//! the process exit code (sysexits, the helper's own code where the helper
+//! is the cause).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::helper::HelperOp;
+use crate::manager::ServiceManagerKind;
+use crate::profile::ProfileName;
+
+/// Exit codes (sysexits.h), shared with the helper's contract.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 64;
+    pub const DATAERR: u8 = 65;
+    pub const NOINPUT: u8 = 66;
+    pub const UNAVAILABLE: u8 = 69;
+    pub const SOFTWARE: u8 = 70;
+    pub const OSFILE: u8 = 72;
+    pub const CANTCREAT: u8 = 73;
+    pub const IOERR: u8 = 74;
+    pub const NOPERM: u8 = 77;
+    pub const CONFIG: u8 = 78;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(
+        "invalid profile name '{name}': use 1-63 characters from a-z, 0-9, '_' and '-', starting with a letter or digit"
+    )]
+    InvalidProfileName { name: String },
+
+    #[error(
+        "no such gateway '{profile}': register it with `hermes profile create {profile}` first, or pass an existing profile name via `-p <name>`"
+    )]
+    GatewayNotRegistered { profile: ProfileName },
+
+    #[error(
+        "gateway '{profile}' is already registered: start it with `hermes-s6 gateway start -p {profile}`, or unregister it first"
+    )]
+    AlreadyRegistered { profile: ProfileName },
+
+    #[error("cannot pass environment variable '{key}' to the gateway: {reason}")]
+    InvalidEnvVar { key: String, reason: String },
+
+    #[error("invalid gateway environment: {reason}")]
+    InvalidEnvPayload { reason: String },
+
+    #[error(
+        "cannot {operation} on the {manager} service manager: gateways are registered at run time only under s6 (the Hermes container)"
+    )]
+    Unsupported {
+        manager: ServiceManagerKind,
+        operation: &'static str,
+    },
+
+    #[error(
+        "cannot {operation}: no service manager was found (not the Hermes container, no systemd user manager); run the gateway in the foreground with `hermes gateway run`"
+    )]
+    NoServiceManager { operation: &'static str },
+
+    #[error(
+        "the gateway helper {} is missing: install it as root:hermes mode 4750, or point HERMES_S6_HELPER at it",
+        path.display()
+    )]
+    HelperMissing { path: PathBuf },
+
+    #[error(
+        "cannot run the gateway helper {}: permission denied; run as root or as a member of group hermes",
+        path.display()
+    )]
+    HelperNotExecutable { path: PathBuf },
+
+    #[error(
+        "the gateway helper cannot act as root: {cause}{}",
+        helper_said(message)
+    )]
+    HelperNotPrivileged {
+        cause: PrivilegeBlock,
+        message: String,
+    },
+
+    #[error(
+        "s6-svscan is not running, so gateways cannot be controlled{}: this works only inside the Hermes container",
+        helper_said(message)
+    )]
+    SupervisorNotRunning { message: String },
+
+    #[error(
+        "the helper refused to touch an unsafe scan directory entry and changed nothing{}: inspect it as root",
+        helper_said(message)
+    )]
+    UnsafeState { message: String },
+
+    #[error("refusing to use {}: {reason}", path.display())]
+    UnsafePath { path: PathBuf, reason: &'static str },
+
+    #[error("{}", HelperFailureLine { op: *op, profile: profile.as_ref(), code: *code, message })]
+    HelperFailed {
+        op: HelperOp,
+        profile: Option<ProfileName>,
+        /// The helper's exit code, when it is known to belong to this failure
+        /// (the helper exits with the first failure's code only).
+        code: Option<u8>,
+        message: String,
+    },
+
+    #[error("the gateway helper was killed by signal {signal} during `{op}`")]
+    HelperKilled { op: HelperOp, signal: i32 },
+
+    #[error("`{command}` failed{}: {message}", code.map(|c| format!(" (exit {c})")).unwrap_or_default())]
+    HostCommand {
+        command: String,
+        code: Option<i32>,
+        message: String,
+    },
+
+    #[error(
+        "{}: {len} bytes is not an s6 status file this version understands (expected 35 or 43)",
+        path.display()
+    )]
+    StatusFormat { path: PathBuf, len: usize },
+
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{what} is not implemented yet")]
+    NotImplemented { what: &'static str },
+}
+
+impl Error {
+    /// The process exit code for this error (sysexits; the helper's own code
+    /// when the helper reported the failure).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::InvalidProfileName { .. }
+            | Self::InvalidEnvVar { .. }
+            | Self::InvalidEnvPayload { .. }
+            | Self::StatusFormat { .. } => exit::DATAERR,
+            Self::GatewayNotRegistered { .. } => exit::NOINPUT,
+            Self::AlreadyRegistered { .. } => exit::CANTCREAT,
+            Self::Unsupported { .. }
+            | Self::NoServiceManager { .. }
+            | Self::SupervisorNotRunning { .. } => exit::UNAVAILABLE,
+            Self::HelperMissing { .. } => exit::OSFILE,
+            Self::HelperNotExecutable { .. } | Self::HelperNotPrivileged { .. } => exit::NOPERM,
+            Self::UnsafeState { .. } | Self::UnsafePath { .. } => exit::CONFIG,
+            Self::HelperFailed { code, .. } => code.unwrap_or(exit::SOFTWARE),
+            Self::HelperKilled { .. } | Self::HostCommand { .. } | Self::NotImplemented { .. } => {
+                exit::SOFTWARE
+            }
+            Self::Io { .. } => exit::IOERR,
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Why a setuid helper that exited 77 could not act as root, worked out by
+/// looking at the helper file and this process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivilegeBlock {
+    /// The helper file is not owned by root or lacks the setuid bit.
+    NotSetuid { path: PathBuf },
+    /// `no_new_privs` is set on this process: exec ignores setuid bits.
+    NoNewPrivs,
+    /// The helper lies on a filesystem mounted `nosuid`.
+    NosuidMount { path: PathBuf, mount_point: PathBuf },
+    /// The helper runs as root but refused this caller.
+    NotAuthorized,
+}
+
+impl fmt::Display for PrivilegeBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotSetuid { path } => write!(
+                f,
+                "{} is not setuid root; reinstall it owned by root:hermes with mode 4750",
+                path.display()
+            ),
+            Self::NoNewPrivs => f.write_str(
+                "no_new_privs is set on this process, which disables setuid; allow privilege escalation for the container (Kubernetes `allowPrivilegeEscalation: true`, no Docker `--security-opt no-new-privileges`)",
+            ),
+            Self::NosuidMount { path, mount_point } => write!(
+                f,
+                "{} lies on {}, which is mounted nosuid; install the helper on a filesystem mounted without nosuid",
+                path.display(),
+                mount_point.display()
+            ),
+            Self::NotAuthorized => f.write_str(
+                "this user may not control gateways; run as the hermes user (or another member of group hermes) or as root",
+            ),
+        }
+    }
+}
+
+fn helper_said(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(" (helper: {message})")
+    }
+}
+
+struct HelperFailureLine<'a> {
+    op: HelperOp,
+    profile: Option<&'a ProfileName>,
+    code: Option<u8>,
+    message: &'a str,
+}
+
+impl fmt::Display for HelperFailureLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "gateway helper `{}", self.op)?;
+        if let Some(profile) = self.profile {
+            write!(f, " {profile}")?;
+        }
+        f.write_str("` failed")?;
+        if let Some(code) = self.code {
+            write!(f, " (exit {code})")?;
+        }
+        if self.message.is_empty() {
+            Ok(())
+        } else {
+            write!(f, ": {}", self.message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line() {
+        let samples = [
+            Error::InvalidProfileName { name: "X".into() },
+            Error::GatewayNotRegistered {
+                profile: ProfileName::new("typo").unwrap(),
+            },
+            Error::HelperNotPrivileged {
+                cause: PrivilegeBlock::NoNewPrivs,
+                message: "not running as root".into(),
+            },
+            Error::HelperFailed {
+                op: HelperOp::Start,
+                profile: Some(ProfileName::new("work").unwrap()),
+                code: Some(70),
+                message: "internal error".into(),
+            },
+        ];
+        for error in samples {
+            let line = error.to_string();
+            assert!(!line.contains('\n'), "{line}");
+            assert!(!line.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_missing_slot_says_how_to_create_the_profile() {
+        let error = Error::GatewayNotRegistered {
+            profile: ProfileName::new("typo").unwrap(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "no such gateway 'typo': register it with `hermes profile create typo` first, or pass an existing profile name via `-p <name>`"
+        );
+        assert_eq!(error.exit_code(), 66);
+    }
+
+    #[test]
+    fn helper_failures_keep_the_helpers_code_and_message() {
+        let error = Error::HelperFailed {
+            op: HelperOp::Stop,
+            profile: Some(ProfileName::new("work").unwrap()),
+            code: Some(70),
+            message: "write control: broken pipe".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "gateway helper `stop work` failed (exit 70): write control: broken pipe"
+        );
+        assert_eq!(error.exit_code(), 70);
+    }
+}

@@ -1,0 +1,551 @@
+//! The s6 backend: the Hermes container, where each profile's gateway is the
+//! slot `<scan dir>/gateway-<profile>`.
+//!
+//! State is read directly (the hermes user may read every slot's
+//! `supervise/status`); every change goes through the setuid helper, with
+//! all profiles of an operation in one helper call.
+
+use std::io;
+use std::time::SystemTime;
+
+use crate::config::Config;
+use crate::env_payload::ExtraEnv;
+use crate::error::Error;
+use crate::helper::{Helper, HelperOp, ProfileOutcomes};
+use crate::manager::{ServiceManager, ServiceManagerKind, dedup};
+use crate::profile::ProfileName;
+use crate::s6::supervise;
+use crate::state::{DesiredState, PlannedStop, ProfileDir, read_state_summary};
+use crate::status::{CrashLoop, GatewayState, GatewayStatus, ProcessStatus};
+use crate::time::{Tai64N, unix_now};
+
+#[derive(Debug, Clone)]
+pub struct S6Manager {
+    config: Config,
+    helper: Helper,
+}
+
+/// Profiles of one lifecycle call, sorted by what has to happen to them.
+#[derive(Debug, Default)]
+struct Plan {
+    /// Have a slot.
+    registered: Vec<ProfileName>,
+    /// Real profiles without a slot: start and restart register them.
+    without_slot: Vec<ProfileName>,
+    /// Settled already (typos, refusals), in no particular order.
+    settled: Vec<(ProfileName, Result<(), Error>)>,
+}
+
+impl S6Manager {
+    pub fn new(config: Config) -> Self {
+        let helper = Helper::new(config.helper.clone());
+        Self { config, helper }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn helper(&self) -> &Helper {
+        &self.helper
+    }
+
+    /// Whether the profile has a slot (a real directory, not a symlink).
+    pub fn slot_exists(&self, profile: &ProfileName) -> bool {
+        std::fs::symlink_metadata(self.config.slot_dir(profile)).is_ok_and(|m| m.is_dir())
+    }
+
+    /// The full status of one profile's gateway. Problems reading parts of
+    /// it are reported in [`GatewayStatus::problems`], not as errors.
+    pub fn status(&self, profile: &ProfileName) -> GatewayStatus {
+        self.status_at(profile, Tai64N::now())
+    }
+
+    /// The status of every registered gateway, sorted by profile.
+    pub fn status_all(&self) -> Result<Vec<GatewayStatus>, Error> {
+        let now = Tai64N::now();
+        Ok(self
+            .list_profile_gateways()?
+            .iter()
+            .map(|p| self.status_at(p, now))
+            .collect())
+    }
+
+    fn status_at(&self, profile: &ProfileName, now: Tai64N) -> GatewayStatus {
+        let mut status = GatewayStatus::new(profile.clone(), self.config.log_file(profile));
+        match read_state_summary(&self.config.state_file(profile)) {
+            Ok(Some(summary)) => status.apply_state_summary(summary),
+            Ok(None) => {}
+            Err(problem) => status.problems.push(problem),
+        }
+        let slot = self.config.slot_dir(profile);
+        if !self.slot_exists(profile) {
+            status.state = GatewayState::Unregistered;
+            return status;
+        }
+        status.registered = true;
+        match read_crash_loop(&slot) {
+            Ok(record) => status.crash_loop = record.as_deref().map(CrashLoop::parse),
+            Err(e) => status
+                .problems
+                .push(unreadable("the crash-loop record", &e)),
+        }
+        match supervise::death_count(&slot) {
+            Ok(count) => status.restarts = Some(count),
+            Err(e) => status
+                .problems
+                .push(unreadable("supervise/death_tally", &e)),
+        }
+        match supervise::supervisor_running(&slot) {
+            Ok(true) => status.supervised = true,
+            Ok(false) => {
+                status.state = GatewayState::Unsupervised;
+                return status;
+            }
+            Err(e) => {
+                status.problems.push(unreadable("supervise/lock", &e));
+                return status;
+            }
+        }
+        let normally_up = match supervise::is_normally_up(&slot) {
+            Ok(normally_up) => normally_up,
+            Err(e) => {
+                status.problems.push(unreadable("the down marker", &e));
+                return status;
+            }
+        };
+        match supervise::read_status(&slot) {
+            Ok(raw) => {
+                let process = ProcessStatus::from_status(&raw, normally_up, now);
+                status.state = if process.up {
+                    GatewayState::Up
+                } else if process.finishing {
+                    GatewayState::Finishing
+                } else {
+                    GatewayState::Down
+                };
+                status.process = Some(process);
+            }
+            Err(e) => status.problems.push(e.to_string()),
+        }
+        status
+    }
+
+    /// Sorts profiles: slot present, real profile to register, or a typo.
+    fn plan(&self, profiles: &[ProfileName]) -> Plan {
+        let mut plan = Plan::default();
+        for profile in dedup(profiles) {
+            if self.slot_exists(&profile) {
+                plan.registered.push(profile);
+            } else if self.config.profile_exists(&profile) {
+                plan.without_slot.push(profile);
+            } else {
+                let error = Error::GatewayNotRegistered {
+                    profile: profile.clone(),
+                };
+                plan.settled.push((profile, Err(error)));
+            }
+        }
+        plan
+    }
+
+    /// Registers real profiles that have no slot yet (down, as the helper
+    /// registers them). Returns the ones that have a slot now.
+    fn register_missing(&self, plan: &mut Plan) -> Result<Vec<ProfileName>, Error> {
+        if plan.without_slot.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ready = Vec::new();
+        for (profile, result) in self.helper.run(HelperOp::Register, &plan.without_slot)? {
+            match result {
+                // Registered meanwhile by someone else: it has a slot, fine.
+                Ok(()) | Err(Error::AlreadyRegistered { .. }) => ready.push(profile),
+                Err(e) => plan.settled.push((profile, Err(e))),
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Records the intent for each profile; failures are kept per profile.
+    fn record_intent(
+        &self,
+        profiles: &[ProfileName],
+        desired: DesiredState,
+    ) -> Vec<(ProfileName, Result<(), Error>)> {
+        let now = unix_now();
+        profiles
+            .iter()
+            .map(|profile| {
+                let result = match ProfileDir::open(&self.config, profile) {
+                    Ok(dir) => dir.record_desired_state(desired, now),
+                    // A slot whose profile directory is gone has no intent
+                    // to keep.
+                    Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                (profile.clone(), result)
+            })
+            .collect()
+    }
+
+    /// Best effort: tells the gateway that the coming SIGTERM is planned.
+    fn write_planned_stop_marker(&self, profile: &ProfileName) {
+        let slot = self.config.slot_dir(profile);
+        if !supervise::supervisor_running(&slot).unwrap_or(false) {
+            return;
+        }
+        let Some(pid) = supervise::read_status(&slot)
+            .ok()
+            .and_then(|status| status.up_pid())
+        else {
+            return;
+        };
+        let marker = PlannedStop::for_pid(&self.config.proc_dir, pid, SystemTime::now());
+        if let Ok(dir) = ProfileDir::open(&self.config, profile) {
+            let _ = dir.write_planned_stop(&marker);
+        }
+    }
+
+    fn is_up(&self, profile: &ProfileName) -> bool {
+        let slot = self.config.slot_dir(profile);
+        supervise::supervisor_running(&slot).unwrap_or(false)
+            && supervise::read_status(&slot).is_ok_and(|status| status.is_up())
+    }
+
+    /// Start, or restart when `restart`: registers real profiles that lack
+    /// a slot (they come up down), records `running`, then one helper call
+    /// per operation, then one rescan when anything was registered.
+    fn bring_up(&self, profiles: &[ProfileName], restart: bool) -> Result<ProfileOutcomes, Error> {
+        let mut plan = self.plan(profiles);
+        let newly_registered = self.register_missing(&mut plan)?;
+        let targets: Vec<ProfileName> = plan
+            .registered
+            .iter()
+            .chain(&newly_registered)
+            .cloned()
+            .collect();
+
+        let intent = self.record_intent(&targets, DesiredState::Running);
+        let (to_restart, to_start): (Vec<ProfileName>, Vec<ProfileName>) = if restart {
+            // SIGTERM brings a running gateway back through s6; a stopped one
+            // just needs to be wanted up.
+            targets.iter().cloned().partition(|p| self.is_up(p))
+        } else {
+            (Vec::new(), targets.clone())
+        };
+        let mut control = Vec::new();
+        if !to_restart.is_empty() {
+            control.extend(self.helper.run(HelperOp::Restart, &to_restart)?);
+        }
+        if !to_start.is_empty() {
+            control.extend(self.helper.run(HelperOp::Start, &to_start)?);
+        }
+        if !newly_registered.is_empty() {
+            self.helper.rescan()?;
+        }
+        plan.settled.extend(merge(control, intent));
+        Ok(in_order(profiles, plan.settled))
+    }
+}
+
+impl ServiceManager for S6Manager {
+    fn kind(&self) -> ServiceManagerKind {
+        ServiceManagerKind::S6
+    }
+
+    fn start(&self, profiles: &[ProfileName]) -> Result<ProfileOutcomes, Error> {
+        self.bring_up(profiles, false)
+    }
+
+    /// Writes the planned-stop marker, records `stopped`, then wants the
+    /// slots down (s6 keeps them down: the helper sets the `down` marker).
+    /// A real profile without a slot is stopped already; only its intent
+    /// is recorded.
+    fn stop(&self, profiles: &[ProfileName]) -> Result<ProfileOutcomes, Error> {
+        let plan = self.plan(profiles);
+        let mut settled = plan.settled;
+        settled.extend(self.record_intent(&plan.without_slot, DesiredState::Stopped));
+        for profile in &plan.registered {
+            self.write_planned_stop_marker(profile);
+        }
+        let intent = self.record_intent(&plan.registered, DesiredState::Stopped);
+        let control = if plan.registered.is_empty() {
+            Vec::new()
+        } else {
+            self.helper.run(HelperOp::Stop, &plan.registered)?
+        };
+        settled.extend(merge(control, intent));
+        Ok(in_order(profiles, settled))
+    }
+
+    fn restart(&self, profiles: &[ProfileName]) -> Result<ProfileOutcomes, Error> {
+        self.bring_up(profiles, true)
+    }
+
+    fn is_running(&self, profile: &ProfileName) -> Result<bool, Error> {
+        let slot = self.config.slot_dir(profile);
+        if !self.slot_exists(profile) {
+            return Ok(false);
+        }
+        if !supervise::supervisor_running(&slot)
+            .map_err(|e| Error::io("read", slot.join("supervise/lock"), e))?
+        {
+            return Ok(false);
+        }
+        Ok(supervise::read_status(&slot)?.is_up())
+    }
+
+    fn supports_runtime_registration(&self) -> bool {
+        true
+    }
+
+    /// `register` (with the environment payload), then `start` unless
+    /// `start_now` is false, then `rescan` so s6-svscan supervises the slot
+    /// either way.
+    fn register_profile_gateway(
+        &self,
+        profile: &ProfileName,
+        extra_env: &ExtraEnv,
+        start_now: bool,
+    ) -> Result<(), Error> {
+        self.helper.register(profile, extra_env)?;
+        let mut outcome = Ok(());
+        if start_now {
+            let intent = self.record_intent(std::slice::from_ref(profile), DesiredState::Running);
+            let control = self
+                .helper
+                .run(HelperOp::Start, std::slice::from_ref(profile))?;
+            if let Some((_, result)) = merge(control, intent).pop() {
+                outcome = result;
+            }
+        }
+        self.helper.rescan()?;
+        outcome
+    }
+
+    fn unregister_profile_gateway(&self, profile: &ProfileName) -> Result<(), Error> {
+        self.helper
+            .run(HelperOp::Unregister, std::slice::from_ref(profile))?
+            .pop()
+            .map_or(Ok(()), |(_, result)| result)
+    }
+
+    /// Slot directories named `gateway-<valid profile>`; staging entries
+    /// (dot-prefixed), symlinks and foreign services are left out.
+    fn list_profile_gateways(&self) -> Result<Vec<ProfileName>, Error> {
+        let scan_dir = &self.config.scan_dir;
+        let entries = std::fs::read_dir(scan_dir).map_err(|e| Error::io("read", scan_dir, e))?;
+        let mut profiles = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("read", scan_dir, e))?;
+            let Some(profile) = entry
+                .file_name()
+                .to_str()
+                .and_then(ProfileName::from_service_name)
+            else {
+                continue;
+            };
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                profiles.push(profile);
+            }
+        }
+        profiles.sort();
+        Ok(profiles)
+    }
+}
+
+/// Combines the control result with the intent result of each profile: the
+/// control error wins, an intent error shows when control succeeded.
+fn merge(
+    control: ProfileOutcomes,
+    intent: Vec<(ProfileName, Result<(), Error>)>,
+) -> ProfileOutcomes {
+    let mut intent = intent;
+    control
+        .into_iter()
+        .map(|(profile, result)| {
+            let recorded = intent
+                .iter()
+                .position(|(p, _)| *p == profile)
+                .map(|i| intent.swap_remove(i).1)
+                .unwrap_or(Ok(()));
+            (profile, result.and(recorded))
+        })
+        .collect()
+}
+
+/// Orders outcomes as the caller listed the profiles (first occurrence).
+fn in_order(requested: &[ProfileName], mut outcomes: ProfileOutcomes) -> ProfileOutcomes {
+    let order = dedup(requested);
+    outcomes.sort_by_key(|(p, _)| order.iter().position(|q| q == p).unwrap_or(usize::MAX));
+    outcomes
+}
+
+/// The slot's `crash-loop` record (written by its finish script), if any.
+fn read_crash_loop(slot: &std::path::Path) -> io::Result<Option<String>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(slot.join("crash-loop")) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut text = String::new();
+    file.take(4096).read_to_string(&mut text)?;
+    Ok(Some(text))
+}
+
+fn unreadable(what: &str, error: &io::Error) -> String {
+    if error.kind() == io::ErrorKind::PermissionDenied {
+        format!(
+            "cannot read {what}: permission denied (supervise/ must be readable by group hermes)"
+        )
+    } else {
+        format!("cannot read {what}: {error}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str) -> ProfileName {
+        ProfileName::new(name).unwrap()
+    }
+
+    fn manager(root: &std::path::Path) -> S6Manager {
+        let mut config = Config::from_lookup(|_| None);
+        config.hermes_home = root.join("data");
+        config.scan_dir = root.join("service");
+        config.helper = root.join("helper");
+        std::fs::create_dir_all(&config.hermes_home).unwrap();
+        std::fs::create_dir_all(&config.scan_dir).unwrap();
+        S6Manager::new(config)
+    }
+
+    #[test]
+    fn lists_only_gateway_slots() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path());
+        let scan = &m.config.scan_dir;
+        for name in [
+            "gateway-b",
+            "gateway-a",
+            "gateway-default",
+            "main-hermes",
+            ".gateway-c.tmp",
+            "gateway-Bad",
+        ] {
+            std::fs::create_dir(scan.join(name)).unwrap();
+        }
+        std::fs::write(scan.join("gateway-file"), "").unwrap();
+        std::os::unix::fs::symlink(scan.join("gateway-a"), scan.join("gateway-link")).unwrap();
+        assert_eq!(
+            m.list_profile_gateways().unwrap(),
+            [p("a"), p("b"), p("default")]
+        );
+    }
+
+    #[test]
+    fn a_typo_is_not_registered_and_nothing_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path());
+        // The helper path does not exist: any attempt to run it would fail
+        // with HelperMissing instead of the per-profile error.
+        let outcomes = m.start(&[p("typo")]).unwrap();
+        assert_eq!(outcomes.len(), 1);
+        let err = outcomes[0].1.as_ref().unwrap_err();
+        assert!(matches!(err, Error::GatewayNotRegistered { .. }), "{err}");
+        assert!(!m.config.state_file(&p("typo")).exists());
+        let outcomes = m.stop(&[p("typo")]).unwrap();
+        assert!(matches!(
+            outcomes[0].1,
+            Err(Error::GatewayNotRegistered { .. })
+        ));
+        let outcomes = m.restart(&[p("typo")]).unwrap();
+        assert!(matches!(
+            outcomes[0].1,
+            Err(Error::GatewayNotRegistered { .. })
+        ));
+    }
+
+    #[test]
+    fn stopping_a_real_profile_without_slot_records_intent_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path());
+        let home = m.config.profile_home(&p("work"));
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join("SOUL.md"), "").unwrap();
+        let outcomes = m.stop(&[p("work")]).unwrap();
+        assert!(outcomes[0].1.is_ok());
+        let state = read_state_summary(&m.config.state_file(&p("work")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.desired_state.as_deref(), Some("stopped"));
+    }
+
+    #[test]
+    fn status_of_an_unregistered_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path());
+        let status = m.status(&p("work"));
+        assert_eq!(status.state, GatewayState::Unregistered);
+        assert!(!status.registered);
+        assert!(!status.supervised);
+        assert_eq!(status.service, "gateway-work");
+        assert!(status.log.ends_with("logs/gateways/work/current"));
+    }
+
+    #[test]
+    fn status_of_an_unsupervised_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path());
+        let slot = m.config.slot_dir(&p("work"));
+        std::fs::create_dir_all(slot.join("supervise")).unwrap();
+        std::fs::write(slot.join("supervise/lock"), "").unwrap();
+        std::fs::write(slot.join("supervise/death_tally"), [0u8; 28]).unwrap();
+        let status = m.status(&p("work"));
+        assert_eq!(status.state, GatewayState::Unsupervised);
+        assert!(status.registered);
+        assert!(!status.supervised);
+        assert_eq!(status.restarts, Some(2));
+        assert_eq!(status.crash_loop, None);
+        std::fs::write(
+            slot.join("crash-loop"),
+            "crash-looping: stopped after 5 failures in 60 s (last exit 1, at 17)\n",
+        )
+        .unwrap();
+        let status = m.status(&p("work"));
+        assert_eq!(
+            status.crash_loop.as_ref().and_then(|c| c.last_exit),
+            Some(1)
+        );
+        assert!(status.process.is_none());
+        assert!(!m.is_running(&p("work")).unwrap());
+    }
+
+    #[test]
+    fn merge_prefers_the_control_error() {
+        let control = vec![
+            (p("a"), Ok(())),
+            (p("b"), Err(Error::NotImplemented { what: "x" })),
+            (p("c"), Ok(())),
+        ];
+        let intent = vec![
+            (p("c"), Err(Error::NotImplemented { what: "intent" })),
+            (p("b"), Err(Error::NotImplemented { what: "intent" })),
+            (p("a"), Ok(())),
+        ];
+        let merged = merge(control, intent);
+        assert!(merged[0].1.is_ok());
+        assert!(matches!(
+            merged[1].1,
+            Err(Error::NotImplemented { what: "x" })
+        ));
+        assert!(matches!(
+            merged[2].1,
+            Err(Error::NotImplemented { what: "intent" })
+        ));
+    }
+}

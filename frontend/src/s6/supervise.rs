@@ -1,0 +1,140 @@
+//! Reading one slot's `supervise/` directory as an unprivileged user.
+//!
+//! The helper pre-creates `supervise/` root-owned, mode 0710 for group
+//! hermes (`s6-svperms -g hermes`), with `status` and `lock` 0644, so the
+//! hermes user reads everything here without the helper.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use nix::fcntl::{FcntlArg, fcntl};
+use nix::libc;
+
+use crate::error::Error;
+use crate::s6::death_tally;
+use crate::s6::status::{STATUS_LEN_WITH_PGID, SuperviseStatus};
+
+/// Whether an s6-supervise process is running on `slot`.
+///
+/// s6-supervise holds a write lock on `supervise/lock` for as long as it
+/// runs; `s6-svstat` opens the file read-only and asks `F_GETLK` whether
+/// anyone else holds a lock on it. A status file is current only while
+/// that lock is held: without it, it is a stale leftover.
+pub fn supervisor_running(slot: &Path) -> io::Result<bool> {
+    let path = slot.join("supervise/lock");
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    is_locked_by_another_process(&file)
+}
+
+/// `F_GETLK` for a read lock over the whole file: any conflicting lock is a
+/// write lock held by some other process (or open file description).
+pub fn is_locked_by_another_process(file: &File) -> io::Result<bool> {
+    let mut query = libc::flock {
+        l_type: libc::F_RDLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        l_pid: 0,
+    };
+    fcntl(file, FcntlArg::F_GETLK(&mut query)).map_err(io::Error::from)?;
+    Ok(i32::from(query.l_type) != libc::F_UNLCK)
+}
+
+/// Reads and parses `supervise/status`.
+pub fn read_status(slot: &Path) -> Result<SuperviseStatus, Error> {
+    let path = slot.join("supervise/status");
+    let mut bytes = Vec::with_capacity(STATUS_LEN_WITH_PGID + 1);
+    File::open(&path)
+        // One byte more than the largest layout, so an oversized file shows
+        // as such instead of being silently cut to a valid size.
+        .and_then(|file| {
+            file.take(STATUS_LEN_WITH_PGID as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|e| Error::io("read", &path, e))?;
+    SuperviseStatus::parse(&bytes).map_err(|bad| Error::StatusFormat { path, len: bad.0 })
+}
+
+/// Number of deaths in `supervise/death_tally` (0 when there is none yet).
+pub fn death_count(slot: &Path) -> io::Result<u64> {
+    match std::fs::metadata(slot.join("supervise/death_tally")) {
+        Ok(meta) => Ok(death_tally::count_for_len(meta.len())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// `-o normallyup`: the slot has no `down` file.
+pub fn is_normally_up(slot: &Path) -> io::Result<bool> {
+    match std::fs::symlink_metadata(slot.join("down")) {
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn no_lock_file_means_not_supervised() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!supervisor_running(dir.path()).unwrap());
+        std::fs::create_dir(dir.path().join("supervise")).unwrap();
+        std::fs::write(dir.path().join("supervise/lock"), b"").unwrap();
+        assert!(!supervisor_running(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn a_write_lock_held_elsewhere_means_supervised() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("supervise")).unwrap();
+        let lock_path = dir.path().join("supervise/lock");
+        let holder = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .unwrap();
+        // An open-file-description lock conflicts with queries made through
+        // any other open of the file, even from this process; a classic
+        // process-owned lock would be invisible to its own process.
+        let lock = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        fcntl(holder.as_fd(), FcntlArg::F_OFD_SETLK(&lock)).unwrap();
+        assert!(supervisor_running(dir.path()).unwrap());
+        drop(holder);
+        assert!(!supervisor_running(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn normally_up_and_death_count() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(is_normally_up(dir.path()).unwrap());
+        assert_eq!(death_count(dir.path()).unwrap(), 0);
+        std::fs::write(dir.path().join("down"), b"").unwrap();
+        assert!(!is_normally_up(dir.path()).unwrap());
+        std::fs::create_dir(dir.path().join("supervise")).unwrap();
+        std::fs::write(dir.path().join("supervise/death_tally"), [0u8; 42]).unwrap();
+        assert_eq!(death_count(dir.path()).unwrap(), 3);
+    }
+}
