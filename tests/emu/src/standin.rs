@@ -177,7 +177,8 @@ pub enum MarkerProblem {
 
 /// Checks a parsed planned-stop marker against this process: `target_pid`
 /// is `pid`, `target_start_time` is `start_time` (field 22 of its stat), and
-/// `written_at` (Unix seconds) lies within the last 60 s at `now`.
+/// `written_at` (Unix seconds, or an ISO-8601 UTC time as the Hermes CLI
+/// writes it) lies within the last 60 s at `now`.
 pub fn check_planned_stop(
     marker: &Value,
     pid: u32,
@@ -195,7 +196,10 @@ pub fn check_planned_stop(
         .ok_or(MarkerProblem::BadField("target_start_time"))?;
     let written_at = object
         .get("written_at")
-        .and_then(Value::as_f64)
+        .and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(parse_utc_iso8601))
+        })
         .ok_or(MarkerProblem::BadField("written_at"))?;
     if target_pid != u64::from(pid) || target_start != start_time {
         return Err(MarkerProblem::OtherProcess);
@@ -206,6 +210,42 @@ pub fn check_planned_stop(
         return Err(MarkerProblem::Stale { age_secs });
     }
     Ok(())
+}
+
+/// Unix seconds of `YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00)`; other offsets are
+/// not something the Hermes CLI writes, so they are refused.
+pub fn parse_utc_iso8601(text: &str) -> Option<f64> {
+    let (body, offset_ok) = match text.strip_suffix('Z') {
+        Some(body) => (body, true),
+        None => match text.strip_suffix("+00:00") {
+            Some(body) => (body, true),
+            None => (text, false),
+        },
+    };
+    if !offset_ok || body.len() < 19 {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| body.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let fraction = match body.get(19..) {
+        Some("") => 0.0,
+        Some(frac) if frac.starts_with('.') => format!("0{frac}").parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // Days since the epoch for a proleptic Gregorian date (civil-from-days
+    // inverted).
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hour * 3600 + minute * 60 + second) as f64 + fraction)
 }
 
 /// The state file's contents with `gateway_state`, `pid` and `updated_at`
@@ -356,6 +396,26 @@ mod tests {
 
     fn marker(pid: u64, start: u64, written_at: f64) -> Value {
         json!({"target_pid": pid, "target_start_time": start, "stopper_pid": 1, "written_at": written_at})
+    }
+
+    #[test]
+    fn iso8601_written_at_is_understood() {
+        assert_eq!(
+            parse_utc_iso8601("1970-01-01T00:00:00.000000+00:00"),
+            Some(0.0)
+        );
+        assert_eq!(
+            parse_utc_iso8601("2026-11-28T10:00:00Z"),
+            Some(1_795_860_000.0)
+        );
+        assert_eq!(
+            parse_utc_iso8601("2000-03-01T00:00:01.5+00:00"),
+            Some(951_868_801.5)
+        );
+        assert_eq!(parse_utc_iso8601("2026-11-28T10:00:00+02:00"), None);
+        assert_eq!(parse_utc_iso8601("yesterday"), None);
+        let iso = json!({"target_pid": 7, "target_start_time": 99, "written_at": "1970-01-01T00:16:40+00:00"});
+        assert_eq!(check_planned_stop(&iso, 7, 99, 1010.0), Ok(()));
     }
 
     #[test]
