@@ -354,8 +354,10 @@ fn ensure_file(slot: &OwnedFd, name: &str) -> Result<(), Failure> {
     }
 }
 
-/// Reads the pid field of `supervise/status` (bytes 24..32 in both the 35-
-/// and 43-byte layouts); up when a supervisor holds the lock and pid != 0.
+/// Whether the gateway runs: a supervisor holds the lock, `supervise/status`
+/// (35 bytes in s6 2.11, 43 in 2.13) has a pid (bytes 24..32), and the
+/// "finishing" flag (bit 1 of the last byte) is clear: while `finish` runs,
+/// the pid field is the finish script's.
 fn is_up(slot: &OwnedFd) -> Result<bool, Failure> {
     let Some(supervise) = fsx::open_dir(slot, "supervise", "supervise")? else {
         return Ok(false);
@@ -370,10 +372,15 @@ fn is_up(slot: &OwnedFd) -> Result<bool, Failure> {
         Err(e) => return Err(internal("supervise/status", e)),
     };
     fsx::verify(&status, SFlag::S_IFREG, "supervise/status")?;
-    let mut buf = [0u8; 43];
+    let mut buf = [0u8; 44];
     let n =
         nix::unistd::read(status.as_fd(), &mut buf).map_err(|e| internal("supervise/status", e))?;
-    Ok(n >= 32 && buf[24..32].iter().any(|&b| b != 0))
+    if n != 35 && n != 43 {
+        return Err(Failure::new(UNSAFE, "supervise/status has an unknown size"));
+    }
+    let has_pid = buf[24..32].iter().any(|&b| b != 0);
+    let finishing = buf[n - 1] & 0b10 != 0;
+    Ok(has_pid && !finishing)
 }
 
 fn gateway_args(p: &Profile) -> String {
