@@ -33,7 +33,7 @@ fn main() {
     let mut bench = Bench::new(smoke);
     bench.control_ops();
     bench.end_to_end_start();
-    //bench.reconcile();
+    bench.reconcile();
     bench.status_all();
     bench.crash_recovery();
     bench.report();
