@@ -162,7 +162,7 @@ impl Bench {
         });
     }
 
-    /// 1. One control operation: the helper as hermes vs `s6-svc` as root.
+    /// Section 1: one control operation: the helper as hermes vs `s6-svc` as root.
     fn control_ops(&mut self) {
         let dir = "/run/service/gateway-bench";
         let runs = self.runs(300);
@@ -225,8 +225,8 @@ impl Bench {
         }
     }
 
-    /// 2. `hermes-s6 gateway start -p P` end to end vs the floor and vs the
-    /// least any Python frontend pays.
+    /// Section 2: `hermes-s6 gateway start -p P` end to end vs the floor and
+    /// vs the least any Python frontend pays.
     fn end_to_end_start(&mut self) {
         let dir = "/run/service/gateway-bench";
         let python = format!("import subprocess; subprocess.run(['/command/s6-svc','-u','{dir}'])");
@@ -265,7 +265,7 @@ impl Bench {
         );
     }
 
-    /// 3. Reconcile of N profiles, whole process, on a fresh /run each time.
+    /// Section 3: reconcile of N profiles, whole process, on a fresh /run each time.
     fn reconcile(&mut self) {
         let sizes: &[usize] = if self.smoke { &[10] } else { &[10, 100, 1000] };
         let runs = self.runs(5).min(if self.smoke { 1 } else { 5 });
@@ -331,7 +331,7 @@ impl Bench {
         self.helper_ok(&["start", "bench"]);
     }
 
-    /// 4. `gateway status --all --json` at 1000 gateways vs 1000 s6-svstat.
+    /// Section 4: `gateway status --all --json` at 1000 gateways vs 1000 s6-svstat.
     fn status_all(&mut self) {
         let n = if self.smoke { 20 } else { 1000 };
         self.hermes_sh(&format!(
@@ -343,7 +343,7 @@ impl Bench {
         let out = self.c.run_as(User::Hermes, &register, &[], None);
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         self.helper_ok(&["rescan"]);
-        let svok_all = format!("for d in /run/service/gateway-s*; do s6-svok $d || exit 1; done");
+        let svok_all = "for d in /run/service/gateway-s*; do s6-svok $d || exit 1; done";
         self.c
             .wait_for(Duration::from_secs(60), "all slots supervised", || {
                 self.c
@@ -378,7 +378,7 @@ impl Bench {
         );
     }
 
-    /// 5. A crashed gateway back up, vs s6's one-second restart delay.
+    /// Section 5: a crashed gateway back up, vs s6's one-second restart delay.
     fn crash_recovery(&mut self) {
         let runs = self.runs(8).to_string();
         let slot = "/run/service/gateway-bench";
@@ -416,16 +416,8 @@ impl Bench {
             }
         );
         println!(
-            "{:<72} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  {:<36} {}",
-            "measurement",
-            "n",
-            "ours med",
-            "ours p95",
-            "them med",
-            "them p95",
-            "ratio",
-            "target",
-            "met"
+            "{:<72} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  {:<36} met",
+            "measurement", "n", "ours med", "ours p95", "them med", "them p95", "ratio", "target"
         );
         for r in &self.rows {
             let met = match r.met {
