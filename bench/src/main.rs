@@ -347,7 +347,7 @@ impl Bench {
         self.c
             .wait_for(Duration::from_secs(60), "all slots supervised", || {
                 self.c
-                    .run_as(User::Root, &["sh", "-c", &svok_all], &[], None)
+                    .run_as(User::Root, &["sh", "-c", svok_all], &[], None)
                     .code
                     == Some(0)
             });
