@@ -1,5 +1,8 @@
 //! Exit codes (sysexits) and the one failure type every step returns.
 
+// 0 done; 64 usage; 65 invalid name or payload; 66 no such slot; 69 s6-svscan
+// not running; 70 internal; 73 slot exists; 77 not authorized or not root;
+// 78 unsafe state found.
 pub const OK: u8 = 0;
 pub const USAGE: u8 = 64;
 pub const DATA: u8 = 65;
@@ -20,23 +23,28 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: u8, reason: impl Into<String>) -> Self {
-        Failure {
-            code,
-            reason: reason.into(),
-        }
+        Failure { code, reason: reason.into() }
     }
 }
 
+/// A system call failed where nothing about the tree is wrong.
+pub fn internal(what: &str, e: nix::errno::Errno) -> Failure {
+    Failure::new(INTERNAL, format!("{what}: {}", e.desc()))
+}
+
+/// The tree is not as the helper left it (I4): refuse, change nothing.
+pub fn unsafe_state(what: &str) -> Failure {
+    Failure::new(UNSAFE, format!("{what}; nothing changed"))
+}
+
 /// Shows caller-supplied bytes safely on a terminal and in syslog: printable
-/// ASCII as is, everything else as `\xNN`, cut after 64 bytes.
+/// ASCII as is, everything else (and `\`) as `\xNN`, cut after 64 bytes.
 pub fn escape(bytes: &[u8]) -> String {
-    let mut shown = String::new();
-    for &b in bytes.iter().take(64) {
-        match b {
-            b'!'..=b'~' if b != b'\\' => shown.push(char::from(b)),
-            _ => shown.push_str(&format!("\\x{b:02x}")),
-        }
-    }
+    let mut shown: String = bytes
+        .iter()
+        .take(64)
+        .map(|&b| if b.is_ascii_graphic() && b != b'\\' { char::from(b).to_string() } else { format!("\\x{b:02x}") })
+        .collect();
     if bytes.len() > 64 {
         shown.push_str("...");
     }

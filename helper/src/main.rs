@@ -5,103 +5,78 @@ use hermes_s6_helper::exit::{self, Failure};
 use hermes_s6_helper::request::{self, Op, Request};
 use hermes_s6_helper::slot::{self, Delivery, Scan};
 use hermes_s6_helper::{audit, config, payload, process};
-use std::ffi::OsString;
 use std::io::Write;
 
 fn main() {
-    // A panic must not unwind through half-done work nor print a backtrace.
+    // A panic must neither unwind through half-done work nor print a backtrace.
     std::panic::set_hook(Box::new(|_| {
         let _ = writeln!(std::io::stderr(), "hermes-s6-helper: internal error");
         std::process::exit(i32::from(exit::INTERNAL));
     }));
     process::sanitize();
-    let mut record = audit::Record::new(nix::unistd::getuid().as_raw());
-    let argv: Vec<OsString> = std::env::args_os().collect();
-    let code = match run(&argv, &mut record) {
-        Ok(code) => code,
-        Err(failure) => {
-            let _ = writeln!(std::io::stderr(), "hermes-s6-helper: {}", failure.reason);
-            failure.code
-        }
-    };
-    audit::log(&record, code);
+    let caller_uid = nix::unistd::getuid().as_raw();
+    let argv: Vec<_> = std::env::args_os().collect();
+    let (mut request, mut failed) = (None, 0);
+    let code = run(&argv, &mut request, &mut failed).unwrap_or_else(|failure| {
+        let _ = writeln!(std::io::stderr(), "hermes-s6-helper: {}", failure.reason);
+        failure.code
+    });
+    audit::log(&audit::line(caller_uid, request.as_ref(), failed, code), code);
     std::process::exit(i32::from(code));
 }
 
-fn run(argv: &[OsString], record: &mut audit::Record) -> Result<u8, Failure> {
+fn run(argv: &[std::ffi::OsString], parsed: &mut Option<Request>, failed: &mut usize) -> Result<u8, Failure> {
     let hermes = process::authorize()?;
-    process::check_limits()?;
     process::drop_privileges(hermes)?;
-    let request = request::parse(argv)?;
-    record.request(&request);
+    let request = parsed.insert(request::parse(argv)?);
     let op = request.op.name();
     let with_op = |f: Failure| Failure::new(f.code, format!("{op}: {}", f.reason));
     if request.op == Op::Version {
         print_version();
         return Ok(exit::OK);
     }
-    let env = read_payload(&request).map_err(with_op)?;
+    // The payload comes only with `register` of one profile, and is fully
+    // validated before anything is touched.
+    let env = match (request.op, request.profiles.len()) {
+        (Op::Register, 1) => {
+            payload::read_stdin().and_then(|b| b.map(|b| payload::parse(&b)).transpose()).map_err(with_op)?
+        }
+        _ => None,
+    };
     let scan = Scan::open().map_err(with_op)?;
     if request.op == Op::Rescan {
-        scan.svscan(b"a").map_err(with_op)?;
-        return Ok(exit::OK);
+        return scan.svscan(b"a").map(|()| exit::OK).map_err(with_op);
     }
     let _one_helper_at_a_time = scan.lock().map_err(with_op)?;
-    let mut first_failure = exit::OK;
-    let mut needs_scan = false;
+    let (mut first_failure, mut needs_scan) = (exit::OK, false);
     for profile in &request.profiles {
         let outcome = match request.op {
-            Op::Register => {
-                slot::register(&scan, profile, env.as_deref(), hermes).map(|()| Delivery::Sent)
-            }
+            Op::Register => slot::register(&scan, profile, env.as_deref(), hermes).map(|()| Delivery::Sent),
             Op::Unregister => slot::unregister(&scan, profile).map(|()| Delivery::Sent),
-            Op::Start => slot::start(&scan, profile),
-            Op::Stop => slot::stop(&scan, profile),
-            Op::Restart => slot::restart(&scan, profile),
-            Op::Rescan | Op::Version => unreachable!("handled above"),
+            Op::Start | Op::Stop | Op::Restart => slot::control(&scan, profile, request.op),
+            Op::Rescan | Op::Version => Ok(Delivery::Sent), // handled above
         };
         match outcome {
-            Ok(Delivery::Sent) => {}
-            // The intent is on disk; one rescan below starts its supervisor.
-            Ok(Delivery::NeedsScan) => needs_scan = true,
+            Ok(delivery) => needs_scan |= delivery == Delivery::NeedsScan,
             Err(failure) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "hermes-s6-helper: {op} {}: {}",
-                    profile.as_str(),
-                    failure.reason
-                );
-                record.profile_failed();
+                let _ = writeln!(std::io::stderr(), "hermes-s6-helper: {op} {}: {}", profile.as_str(), failure.reason);
+                *failed += 1;
                 if first_failure == exit::OK {
                     first_failure = failure.code;
                 }
             }
         }
     }
+    // Intents are on disk; one rescan starts the supervisors not yet running.
     if needs_scan {
         scan.svscan(b"a").map_err(with_op)?;
     }
     Ok(first_failure)
 }
 
-/// The payload is read only for `register` of exactly one profile, and is
-/// fully validated before anything is touched.
-fn read_payload(request: &Request) -> Result<Option<Vec<payload::Var>>, Failure> {
-    if request.op != Op::Register || request.profiles.len() != 1 {
-        return Ok(None);
-    }
-    match payload::read_stdin()? {
-        Some(bytes) => payload::parse(&bytes).map(Some),
-        None => Ok(None),
-    }
-}
-
 fn print_version() {
-    println!("hermes-s6-helper {}", env!("CARGO_PKG_VERSION"));
-    println!("scan dir: {}", config::SCAN_DIR);
-    println!("s6 programs: {}", config::COMMAND_DIR);
-    println!("group: {}", config::HERMES_GROUP);
-    println!("user: {}", config::HERMES_USER);
-    println!("HERMES_HOME: {}", config::HERMES_HOME);
-    println!("gateway command: {}", config::GATEWAY_COMMAND);
+    use config::*;
+    let version = env!("CARGO_PKG_VERSION");
+    println!("hermes-s6-helper {version}\nscan dir: {SCAN_DIR}\ns6 programs: {COMMAND_DIR}\nuser: {HERMES_USER}");
+    println!("group: {HERMES_GROUP}\nHERMES_HOME: {HERMES_HOME}\ngateway command: {GATEWAY_COMMAND}");
 }

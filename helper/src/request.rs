@@ -6,34 +6,19 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
 pub const MAX_PROFILES: usize = 4096;
-const MAX_NAME_LEN: usize = 63;
+const NAME_RULE: &str = "use 1-63 of a-z 0-9 _ -, starting with a letter or digit";
 
+#[rustfmt::skip]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Register,
-    Unregister,
-    Start,
-    Stop,
-    Restart,
-    Rescan,
-    Version,
-}
+pub enum Op { Register, Unregister, Start, Stop, Restart, Rescan, Version }
+
+#[rustfmt::skip]
+const OPS: [(&str, Op); 7] = [("register", Op::Register), ("unregister", Op::Unregister), ("start", Op::Start),
+    ("stop", Op::Stop), ("restart", Op::Restart), ("rescan", Op::Rescan), ("--version", Op::Version)];
 
 impl Op {
     pub fn name(self) -> &'static str {
-        match self {
-            Op::Register => "register",
-            Op::Unregister => "unregister",
-            Op::Start => "start",
-            Op::Stop => "stop",
-            Op::Restart => "restart",
-            Op::Rescan => "rescan",
-            Op::Version => "--version",
-        }
-    }
-
-    fn takes_profiles(self) -> bool {
-        !matches!(self, Op::Rescan | Op::Version)
+        OPS.iter().find(|(_, op)| *op == self).map_or("?", |(name, _)| name)
     }
 }
 
@@ -44,18 +29,13 @@ pub struct Profile(String);
 
 impl Profile {
     pub fn parse(raw: &[u8]) -> Result<Profile, Failure> {
-        let first_ok = matches!(raw.first(), Some(b'a'..=b'z' | b'0'..=b'9'));
-        let rest_ok = raw
-            .iter()
-            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
-        if !first_ok || !rest_ok || raw.len() > MAX_NAME_LEN {
-            return Err(Failure::new(
-                DATA,
-                format!("invalid profile name '{}': use 1-63 of a-z 0-9 _ -, starting with a letter or digit", escape(raw)),
-            ));
+        let valid = matches!(raw.first(), Some(b'a'..=b'z' | b'0'..=b'9'))
+            && raw.len() <= 63
+            && raw.iter().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
+        match std::str::from_utf8(raw) {
+            Ok(name) if valid => Ok(Profile(name.to_owned())),
+            _ => Err(Failure::new(DATA, format!("invalid profile name '{}': {NAME_RULE}", escape(raw)))),
         }
-        // Every byte is ASCII here, so this conversion cannot fail.
-        Ok(Profile(String::from_utf8_lossy(raw).into_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -74,56 +54,25 @@ pub struct Request {
     pub profiles: Vec<Profile>,
 }
 
-const USAGE_TEXT: &str = "usage: hermes-s6-helper register|unregister|start|stop|restart <profile>... | rescan | --version";
+const USAGE_TEXT: &str =
+    "usage: hermes-s6-helper register|unregister|start|stop|restart <profile>... | rescan | --version";
 
-/// Parses argv (including argv[0], which may be missing: argc = 0).
+/// Parses argv, argv[0] included (it may be missing: argc = 0).
 pub fn parse(argv: &[OsString]) -> Result<Request, Failure> {
-    let Some(op_arg) = argv.get(1) else {
-        return Err(Failure::new(USAGE, USAGE_TEXT));
-    };
-    let op = match op_arg.as_bytes() {
-        b"register" => Op::Register,
-        b"unregister" => Op::Unregister,
-        b"start" => Op::Start,
-        b"stop" => Op::Stop,
-        b"restart" => Op::Restart,
-        b"rescan" => Op::Rescan,
-        b"--version" => Op::Version,
-        other => {
-            return Err(Failure::new(
-                USAGE,
-                format!("unknown operation '{}'; {USAGE_TEXT}", escape(other)),
-            ));
-        }
+    let usage = |reason: String| Err(Failure::new(USAGE, reason));
+    let Some(arg) = argv.get(1) else { return usage(USAGE_TEXT.into()) };
+    let Some(&(name, op)) = OPS.iter().find(|(name, _)| name.as_bytes() == arg.as_bytes()) else {
+        return usage(format!("unknown operation '{}'; {USAGE_TEXT}", escape(arg.as_bytes())));
     };
     let names = &argv[2..];
-    if !op.takes_profiles() {
-        if !names.is_empty() {
-            return Err(Failure::new(
-                USAGE,
-                format!("{} takes no arguments", op.name()),
-            ));
-        }
-        return Ok(Request {
-            op,
-            profiles: Vec::new(),
-        });
-    }
-    if names.is_empty() {
-        return Err(Failure::new(
-            USAGE,
-            format!("{} needs at least one profile", op.name()),
-        ));
+    let takes_profiles = !matches!(op, Op::Rescan | Op::Version);
+    if takes_profiles == names.is_empty() {
+        let problem = if takes_profiles { "needs at least one profile" } else { "takes no arguments" };
+        return usage(format!("{name} {problem}"));
     }
     if names.len() > MAX_PROFILES {
-        return Err(Failure::new(
-            USAGE,
-            format!("at most {MAX_PROFILES} profiles per call"),
-        ));
+        return usage(format!("at most {MAX_PROFILES} profiles per call"));
     }
-    let profiles = names
-        .iter()
-        .map(|n| Profile::parse(n.as_bytes()))
-        .collect::<Result<_, _>>()?;
+    let profiles = names.iter().map(|n| Profile::parse(n.as_bytes())).collect::<Result<_, _>>()?;
     Ok(Request { op, profiles })
 }

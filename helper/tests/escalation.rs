@@ -93,11 +93,7 @@ fn racing_a_register_against_symlink_swaps_gains_nothing() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        left,
-        vec![".s6-svscan".to_string()],
-        "only s6-svscan's own dir remains"
-    );
+    assert_eq!(left, vec![".s6-svscan".to_string()], "only s6-svscan's own dir remains");
     assert!(std::fs::read_dir(c.host_path("/etc")).is_ok());
 }
 
@@ -113,11 +109,7 @@ fn upstream_permission_model_hands_hermes_root_in_one_step() {
     };
     let upstream = c.run_as(
         User::Root,
-        &[
-            "sh",
-            "-ec",
-            "chown -R hermes /run/service && chown hermes /run/service/.s6-svscan/control",
-        ],
+        &["sh", "-ec", "chown -R hermes /run/service && chown hermes /run/service/.s6-svscan/control"],
         &[],
         None,
     );
@@ -128,15 +120,9 @@ fn upstream_permission_model_hands_hermes_root_in_one_step() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let uid = c.host_path("/run/service/x/uid");
     c.wait_for(WAIT, "the planted run script to execute", || {
-        std::fs::read_to_string(&uid)
-            .map(|s| !s.is_empty())
-            .unwrap_or(false)
+        std::fs::read_to_string(&uid).map(|s| !s.is_empty()).unwrap_or(false)
     });
-    assert_eq!(
-        std::fs::read_to_string(&uid).unwrap().trim(),
-        "0",
-        "upstream's model runs hermes's code as root"
-    );
+    assert_eq!(std::fs::read_to_string(&uid).unwrap().trim(), "0", "upstream's model runs hermes's code as root");
 
     // The same attempt against this product's tree is refused at the first step.
     let Some(ours) = boot("upstream_permission_model_hands_hermes_root_in_one_step") else {

@@ -11,14 +11,7 @@ fn assert_old_or_new(c: &Container, p: &str) -> bool {
     if !slot.exists() {
         return false;
     }
-    for f in [
-        "run",
-        "finish",
-        "timeout-kill",
-        "supervise",
-        "log/run",
-        "log/supervise",
-    ] {
+    for f in ["run", "finish", "timeout-kill", "supervise", "log/run", "log/supervise"] {
         assert!(slot.join(f).exists(), "published slot {p} lacks {f}");
     }
     true
@@ -31,10 +24,7 @@ fn assert_no_leftovers(c: &Container) {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    let stale: Vec<&String> = names
-        .iter()
-        .filter(|n| n.ends_with(".new") || n.ends_with(".old"))
-        .collect();
+    let stale: Vec<&String> = names.iter().filter(|n| n.ends_with(".new") || n.ends_with(".old")).collect();
     assert!(stale.is_empty(), "stale staging or retired dirs: {stale:?}");
 }
 
@@ -72,12 +62,7 @@ fn attacker_chosen_environment_variables_change_nothing_about_the_result() {
         let mut argv = vec![HELPER];
         argv.extend_from_slice(args);
         let out = c.run_as(User::Hermes, &argv, &hostile, None);
-        assert_eq!(
-            out.code,
-            Some(0),
-            "{args:?} under a hostile environment: {}",
-            out.stderr
-        );
+        assert_eq!(out.code, Some(0), "{args:?} under a hostile environment: {}", out.stderr);
         if args[0] == "start" {
             wait_up(&c, "gateway-alpha");
         }
@@ -108,9 +93,7 @@ fn closed_standard_fds_many_inherited_fds_and_tiny_limits_are_survived() {
     );
     let out = c.run_as(User::Hermes, &["sh", "-c", &script], &[], None);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    for case in [
-        "closed", "fds", "nofile", "fsize", "umask000", "umask777", "cwd",
-    ] {
+    for case in ["closed", "fds", "nofile", "fsize", "umask000", "umask777", "cwd"] {
         let rc = std::fs::read_to_string(c.host_path(&format!("/tmp/rc-{case}"))).unwrap();
         assert_eq!(rc.trim(), "0", "case {case}");
     }
@@ -128,10 +111,7 @@ fn closed_standard_fds_many_inherited_fds_and_tiny_limits_are_survived() {
             .filter(|(k, _)| k.starts_with(&format!("/gateway-{p}/")) && written_by_helper(k))
             .map(|(k, v)| (k.replacen(&format!("/gateway-{p}/"), "/", 1), v))
             .collect::<std::collections::BTreeMap<_, _>>();
-        assert_eq!(
-            theirs, reference,
-            "slot {p} differs from a normal registration"
-        );
+        assert_eq!(theirs, reference, "slot {p} differs from a normal registration");
     }
     wait_up(&c, "gateway-a");
 }
@@ -146,11 +126,7 @@ fn a_helper_killed_or_stopped_at_any_point_leaves_old_or_new_and_the_next_call_s
     // itself cannot signal it once it has become root.
     for round in 0..24 {
         let delay_us = (round % 8) * 400;
-        let op = if round % 2 == 0 {
-            "register"
-        } else {
-            "unregister"
-        };
+        let op = if round % 2 == 0 { "register" } else { "unregister" };
         let script = format!(
             "setpriv --reuid=hermes --regid=hermes --init-groups {HELPER} {op} k 2>/dev/null & pid=$!
              usleep() {{ perl -e 'select(undef,undef,undef,$ARGV[0]/1e6)' \"$1\"; }}
@@ -186,32 +162,16 @@ fn a_helper_killed_or_stopped_at_any_point_leaves_old_or_new_and_the_next_call_s
              echo $pid > /tmp/stopped-pid; wait $pid; echo $? > /tmp/stopped-rc"
         );
         let child = c.exec(User::Root, &["sh", "-c", &script]).spawn();
-        c.wait_for(WAIT, "helper stopped", || {
-            c.host_path("/tmp/stopped-pid").exists()
-        });
+        c.wait_for(WAIT, "helper stopped", || c.host_path("/tmp/stopped-pid").exists());
         assert_old_or_new(&c, "k");
         let pid = std::fs::read_to_string(c.host_path("/tmp/stopped-pid")).unwrap();
-        let cont = c.run_as(
-            User::Root,
-            &[
-                "sh",
-                "-c",
-                &format!("kill -CONT {} 2>/dev/null; true", pid.trim()),
-            ],
-            &[],
-            None,
-        );
+        let cont =
+            c.run_as(User::Root, &["sh", "-c", &format!("kill -CONT {} 2>/dev/null; true", pid.trim())], &[], None);
         assert_eq!(cont.code, Some(0));
-        let out = child
-            .wait_with_output()
-            .expect("wait for the stopped helper");
+        let out = child.wait_with_output().expect("wait for the stopped helper");
         assert!(out.status.success());
         let rc = std::fs::read_to_string(c.host_path("/tmp/stopped-rc")).unwrap();
-        assert_eq!(
-            rc.trim(),
-            "0",
-            "round {round}: the frozen register completes after SIGCONT"
-        );
+        assert_eq!(rc.trim(), "0", "round {round}: the frozen register completes after SIGCONT");
         assert!(assert_old_or_new(&c, "k"));
         assert_no_leftovers(&c);
         ok(&c, &["unregister", "k"]);
@@ -219,8 +179,8 @@ fn a_helper_killed_or_stopped_at_any_point_leaves_old_or_new_and_the_next_call_s
     }
 }
 
-/// I6 seen from outside: a helper frozen mid-operation, once it has become
-/// root, holds no capability at all and has no_new_privs set.
+/// I6 seen from outside: a helper frozen while it acts on the scan dir holds
+/// no capability at all, runs as root only, and has no_new_privs set.
 #[test]
 fn a_running_helper_holds_no_capabilities_once_it_has_switched_to_root() {
     let Some(c) = boot("a_running_helper_holds_no_capabilities") else {
@@ -230,48 +190,28 @@ fn a_running_helper_holds_no_capabilities_once_it_has_switched_to_root() {
     let mut checked = 0;
     for round in 0..8 {
         // A big batch keeps the helper busy long enough to be caught.
-        let op = if round % 2 == 0 {
-            "register"
-        } else {
-            "unregister"
-        };
+        let op = if round % 2 == 0 { "register" } else { "unregister" };
         let script = format!(
             "setpriv --reuid=hermes --regid=hermes --init-groups {HELPER} {op} {} & pid=$!
              perl -e 'select(undef,undef,undef,$ARGV[0]/1e6)' {}; kill -STOP $pid 2>/dev/null
-             grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/$pid/status; kill -CONT $pid; wait $pid",
+             grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/$pid/status
+             ls -l /proc/$pid/fd | grep -q ' /run/service$' && echo 'Acting: yes'; kill -CONT $pid; wait $pid",
             names.join(" "),
             2000 + round * 1500
         );
         let out = c.run_as(User::Root, &["sh", "-c", &script], &[], None);
-        let status: std::collections::HashMap<&str, &str> = out
-            .stdout
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k, v.trim()))
-            .collect();
-        if status
-            .get("Uid")
-            .map(|u| u.split_whitespace().all(|x| x == "0"))
-            != Some(true)
-        {
-            continue; // caught before the identity switch
+        let status: std::collections::HashMap<&str, &str> =
+            out.stdout.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k, v.trim())).collect();
+        if status.get("Acting") != Some(&"yes") {
+            continue; // caught before it opened the scan dir, i.e. before it acts
         }
         checked += 1;
         for set in ["CapInh", "CapPrm", "CapEff", "CapAmb", "CapBnd"] {
             assert_eq!(status[set], "0000000000000000", "{set} in {status:?}");
         }
         assert_eq!(status["NoNewPrivs"], "1");
-        assert_eq!(
-            status["Gid"].split_whitespace().collect::<Vec<_>>(),
-            ["0", "0", "0", "0"]
-        );
-        assert_eq!(
-            status["Groups"], "10000",
-            "only the hermes group, to hand files to it"
-        );
+        assert_eq!(status["Gid"].split_whitespace().collect::<Vec<_>>(), ["0", "0", "0", "0"]);
+        assert_eq!(status["Groups"], "10000", "only the hermes group, to hand files to it");
     }
-    assert!(
-        checked > 0,
-        "never caught the helper after its identity switch"
-    );
+    assert!(checked > 0, "never caught the helper after its identity switch");
 }

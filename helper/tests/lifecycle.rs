@@ -22,16 +22,11 @@ fn meta(c: &Container, path: &str) -> (u32, u32, u32, &'static str) {
 /// The gateway's own record of how it was started (written by the stand-in),
 /// once its last line is complete.
 fn last_run(c: &Container, profile: &str) -> serde_json::Value {
-    let file = c
-        .volume()
-        .join(format!("profiles/{profile}/standin-runs.jsonl"));
+    let file = c.volume().join(format!("profiles/{profile}/standin-runs.jsonl"));
     let mut record = None;
     c.wait_for(WAIT, &format!("{profile}'s start record"), || {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
-        record = text
-            .lines()
-            .last()
-            .and_then(|l| serde_json::from_str(l).ok());
+        record = text.lines().last().and_then(|l| serde_json::from_str(l).ok());
         record.is_some()
     });
     record.unwrap()
@@ -59,51 +54,24 @@ fn register_writes_the_documented_slot_registered_down_and_s6_adopts_it_unwidene
     ] {
         assert_eq!(meta(&c, &format!("{slot}{path}")), expected, "{slot}{path}");
     }
-    assert!(
-        !c.host_path(&format!("{slot}/env")).exists(),
-        "no env/ without a payload"
-    );
+    assert!(!c.host_path(&format!("{slot}/env")).exists(), "no env/ without a payload");
     let run = std::fs::read_to_string(c.host_path(&format!("{slot}/run"))).unwrap();
-    assert!(
-        run.contains("s6-setuidgid hermes")
-            && run.contains("hermes -p alpha gateway run --replace"),
-        "{run}"
-    );
+    assert!(run.contains("s6-setuidgid hermes") && run.contains("hermes -p alpha gateway run --replace"), "{run}");
     let drop_at = run.find("s6-setuidgid").unwrap();
-    assert!(
-        run.find("s6-envdir").unwrap() > drop_at,
-        "env/ must be applied after the drop to hermes"
-    );
+    assert!(run.find("s6-envdir").unwrap() > drop_at, "env/ must be applied after the drop to hermes");
 
     // Registered, not scanned: no supervisor yet, and nothing runs.
     assert!(!svstat(&c, "gateway-alpha").supervised);
     ok(&c, &["rescan"]);
-    c.wait_for(WAIT, "gateway-alpha supervised", || {
-        svstat(&c, "gateway-alpha").supervised
-    });
+    c.wait_for(WAIT, "gateway-alpha supervised", || svstat(&c, "gateway-alpha").supervised);
     let s = svstat(&c, "gateway-alpha");
-    assert!(
-        !s.up && !s.wanted_up && !s.normally_up,
-        "registered down: {s:?}"
-    );
+    assert!(!s.up && !s.wanted_up && !s.normally_up, "registered down: {s:?}");
 
     // s6-supervise adopted the pre-created directories as they were.
-    assert_eq!(
-        meta(&c, &format!("{slot}/supervise")),
-        (0, hermes, 0o710, "dir")
-    );
-    assert_eq!(
-        meta(&c, &format!("{slot}/log/supervise")),
-        (0, hermes, 0o710, "dir")
-    );
-    assert_eq!(
-        meta(&c, &format!("{slot}/supervise/control")),
-        (0, 0, 0o600, "fifo-or-other")
-    );
-    assert_eq!(
-        meta(&c, &format!("{slot}/supervise/status")),
-        (0, 0, 0o644, "file")
-    );
+    assert_eq!(meta(&c, &format!("{slot}/supervise")), (0, hermes, 0o710, "dir"));
+    assert_eq!(meta(&c, &format!("{slot}/log/supervise")), (0, hermes, 0o710, "dir"));
+    assert_eq!(meta(&c, &format!("{slot}/supervise/control")), (0, 0, 0o600, "fifo-or-other"));
+    assert_eq!(meta(&c, &format!("{slot}/supervise/status")), (0, 0, 0o644, "file"));
     let event = meta(&c, &format!("{slot}/event"));
     assert_eq!(
         (event.0, event.1),
@@ -122,24 +90,13 @@ fn start_runs_the_gateway_as_hermes_with_its_log_on_the_volume_and_stop_brings_i
     ok(&c, &["rescan"]);
     ok(&c, &["start", "alpha"]);
     let up = wait_up(&c, "gateway-alpha");
-    assert!(
-        up.wanted_up && up.normally_up,
-        "start removes the down marker: {up:?}"
-    );
+    assert!(up.wanted_up && up.normally_up, "start removes the down marker: {up:?}");
     assert!(!c.host_path("/run/service/gateway-alpha/down").exists());
     wait_gateway_running(&c, "alpha");
 
     let run = last_run(&c, "alpha");
-    assert_eq!(
-        run["pid"].as_i64(),
-        Some(up.pid),
-        "s6's pid is the gateway's"
-    );
-    assert_eq!(
-        (run["uid"].as_u64(), run["gid"].as_u64()),
-        (Some(10000), Some(10000)),
-        "runs as hermes: {run}"
-    );
+    assert_eq!(run["pid"].as_i64(), Some(up.pid), "s6's pid is the gateway's");
+    assert_eq!((run["uid"].as_u64(), run["gid"].as_u64()), (Some(10000), Some(10000)), "runs as hermes: {run}");
     assert_eq!(run["env"]["HOME"], "/opt/data");
     assert_eq!(run["env"]["HERMES_S6_SUPERVISED_CHILD"], "1");
     assert_eq!(run["env"]["HERMES_SUPERVISED_CHILD"], "1");
@@ -147,23 +104,14 @@ fn start_runs_the_gateway_as_hermes_with_its_log_on_the_volume_and_stop_brings_i
 
     let log = c.volume().join("logs/gateways/alpha/current");
     c.wait_for(WAIT, "gateway log line", || {
-        std::fs::read_to_string(&log)
-            .map(|l| l.contains("profile=alpha"))
-            .unwrap_or(false)
+        std::fs::read_to_string(&log).map(|l| l.contains("profile=alpha")).unwrap_or(false)
     });
     let log_meta = std::fs::metadata(&log).unwrap();
-    assert_eq!(
-        log_meta.uid(),
-        10000,
-        "the logger runs as hermes; root never writes on the volume"
-    );
+    assert_eq!(log_meta.uid(), 10000, "the logger runs as hermes; root never writes on the volume");
 
     ok(&c, &["stop", "alpha"]);
     let down = wait_down(&c, "gateway-alpha");
-    assert!(
-        !down.wanted_up && !down.normally_up,
-        "stop sets the down marker: {down:?}"
-    );
+    assert!(!down.wanted_up && !down.normally_up, "stop sets the down marker: {down:?}");
     assert!(c.host_path("/run/service/gateway-alpha/down").exists());
 }
 
@@ -176,36 +124,14 @@ fn hermes_reads_status_without_the_helper_but_s6_svc_stays_refused() {
     ok(&c, &["register", "alpha"]);
     ok(&c, &["start", "alpha"]);
     wait_up(&c, "gateway-alpha");
-    let status = c.run_as(
-        User::Hermes,
-        &["s6-svstat", "/run/service/gateway-alpha"],
-        &[],
-        None,
-    );
+    let status = c.run_as(User::Hermes, &["s6-svstat", "/run/service/gateway-alpha"], &[], None);
     assert_eq!(status.code, Some(0), "{}", status.stderr);
     assert!(status.stdout.starts_with("up (pid "), "{}", status.stdout);
-    let control = c.run_as(
-        User::Hermes,
-        &["s6-svc", "-d", "/run/service/gateway-alpha"],
-        &[],
-        None,
-    );
+    let control = c.run_as(User::Hermes, &["s6-svc", "-d", "/run/service/gateway-alpha"], &[], None);
     assert_ne!(control.code, Some(0));
-    assert!(
-        control.stderr.contains("ermission denied"),
-        "{}",
-        control.stderr
-    );
-    assert!(
-        wait_up(&c, "gateway-alpha").wanted_up,
-        "the refused s6-svc changed nothing"
-    );
-    let intruder = c.run_as(
-        User::Intruder,
-        &["s6-svstat", "/run/service/gateway-alpha"],
-        &[],
-        None,
-    );
+    assert!(control.stderr.contains("ermission denied"), "{}", control.stderr);
+    assert!(wait_up(&c, "gateway-alpha").wanted_up, "the refused s6-svc changed nothing");
+    let intruder = c.run_as(User::Intruder, &["s6-svstat", "/run/service/gateway-alpha"], &[], None);
     assert_ne!(intruder.code, Some(0), "status is for group hermes only");
 }
 
@@ -219,11 +145,7 @@ fn restart_gives_a_new_pid_even_when_the_gateway_exits_0_on_sigterm() {
     }
     // The pitfall: a gateway that exits 0 when terminated during start-up
     // meets a finish script that maps 0 to "stop for good".
-    standin_conf(
-        &c,
-        "slowstart",
-        "startup_ms=60000\nsigterm_in_startup_exit=0\n",
-    );
+    standin_conf(&c, "slowstart", "startup_ms=60000\nsigterm_in_startup_exit=0\n");
     ok(&c, &["register", "alpha", "slowstart"]);
     ok(&c, &["start", "alpha", "slowstart"]);
     let a = wait_up(&c, "gateway-alpha");
@@ -235,16 +157,9 @@ fn restart_gives_a_new_pid_even_when_the_gateway_exits_0_on_sigterm() {
             let now = svstat(&c, slot);
             now.up && now.pid > 0 && now.pid != old
         });
-        assert!(
-            svstat(&c, slot).wanted_up,
-            "{slot}: a restart never ends as a stop"
-        );
+        assert!(svstat(&c, slot).wanted_up, "{slot}: a restart never ends as a stop");
     }
-    assert!(
-        !c.host_path("/run/service/gateway-slowstart/restart-requested")
-            .exists(),
-        "finish consumed the marker"
-    );
+    assert!(!c.host_path("/run/service/gateway-slowstart/restart-requested").exists(), "finish consumed the marker");
 
     // restart of a stopped gateway starts it.
     ok(&c, &["stop", "alpha"]);
@@ -294,35 +209,15 @@ fn unregister_stops_the_gateway_and_leaves_no_slot_and_no_supervisor() {
     wait_up(&c, "gateway-beta");
     ok(&c, &["unregister", "alpha", "stubborn"]);
     for p in ["alpha", "stubborn"] {
-        assert!(
-            !c.host_path(&format!("/run/service/gateway-{p}")).exists(),
-            "slot {p} gone"
-        );
-        assert!(
-            !c.host_path(&format!("/run/service/.gateway-{p}.old"))
-                .exists(),
-            "no retired leftovers for {p}"
-        );
+        assert!(!c.host_path(&format!("/run/service/gateway-{p}")).exists(), "slot {p} gone");
+        assert!(!c.host_path(&format!("/run/service/.gateway-{p}.old")).exists(), "no retired leftovers for {p}");
     }
     let procs = c
-        .run_as(
-            User::Root,
-            &[
-                "sh",
-                "-c",
-                "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done",
-            ],
-            &[],
-            None,
-        )
+        .run_as(User::Root, &["sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done"], &[], None)
         .stdout;
+    assert!(!procs.contains("gateway-alpha"), "a supervisor of gateway-alpha survived:\n{procs}");
     assert!(
-        !procs.contains("gateway-alpha"),
-        "a supervisor of gateway-alpha survived:\n{procs}"
-    );
-    assert!(
-        !c.host_path(&format!("/proc/{}/root", alpha.pid)).exists()
-            || !procs.contains(" -p alpha "),
+        !c.host_path(&format!("/proc/{}/root", alpha.pid)).exists() || !procs.contains(" -p alpha "),
         "the gateway survived"
     );
     assert!(wait_up(&c, "gateway-beta").up, "other slots untouched");
@@ -352,9 +247,7 @@ fn batches_take_one_call_each_and_start_brings_up_unscanned_slots() {
         if i < 10 {
             wait_up(&c, &slot);
         } else {
-            c.wait_for(WAIT, &format!("{slot} supervised"), || {
-                svstat(&c, &slot).supervised
-            });
+            c.wait_for(WAIT, &format!("{slot} supervised"), || svstat(&c, &slot).supervised);
             assert!(!svstat(&c, &slot).up, "{slot} stays down");
         }
     }
@@ -368,14 +261,10 @@ fn start_revives_a_slot_whose_supervisor_died() {
     profile_dir(&c, "alpha");
     ok(&c, &["register", "alpha"]);
     ok(&c, &["rescan"]);
-    c.wait_for(WAIT, "supervised", || {
-        svstat(&c, "gateway-alpha").supervised
-    });
+    c.wait_for(WAIT, "supervised", || svstat(&c, "gateway-alpha").supervised);
     let kill = c.run_as(User::Root, &["sh", "-c", "for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline | grep -qx 's6-supervise gateway-alpha '; then kill -9 ${p#/proc/}; fi; done"], &[], None);
     assert_eq!(kill.code, Some(0), "{}", kill.stderr);
-    c.wait_for(WAIT, "supervisor gone", || {
-        !svstat(&c, "gateway-alpha").supervised
-    });
+    c.wait_for(WAIT, "supervisor gone", || !svstat(&c, "gateway-alpha").supervised);
     ok(&c, &["start", "alpha"]);
     wait_up(&c, "gateway-alpha");
 }
@@ -391,28 +280,15 @@ fn an_environment_payload_reaches_the_gateway_exactly_and_only_group_hermes_can_
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let env_dir = "/run/service/gateway-alpha/env";
     assert_eq!(meta(&c, env_dir), (0, 10000, 0o750, "dir"));
-    assert_eq!(
-        meta(&c, &format!("{env_dir}/API_TOKEN")),
-        (0, 10000, 0o640, "file")
-    );
+    assert_eq!(meta(&c, &format!("{env_dir}/API_TOKEN")), (0, 10000, 0o640, "file"));
     assert_ne!(
-        c.run_as(
-            User::Intruder,
-            &["cat", &format!("{env_dir}/API_TOKEN")],
-            &[],
-            None
-        )
-        .code,
+        c.run_as(User::Intruder, &["cat", &format!("{env_dir}/API_TOKEN")], &[], None).code,
         Some(0),
         "others cannot read secrets"
     );
     ok(&c, &["start", "alpha"]);
     wait_up(&c, "gateway-alpha");
-    c.wait_for(WAIT, "gateway recorded its start", || {
-        c.volume()
-            .join("profiles/alpha/standin-runs.jsonl")
-            .exists()
-    });
+    c.wait_for(WAIT, "gateway recorded its start", || c.volume().join("profiles/alpha/standin-runs.jsonl").exists());
     let run = last_run(&c, "alpha");
     assert_eq!(run["env"]["API_TOKEN"], "s3 cr=et\t \u{e9} ");
     assert_eq!(run["env"]["EMPTY"], "");

@@ -36,23 +36,13 @@ fn case<'a>(what: &'a str, args: &[&str], code: i32, message: &'a str) -> Case<'
 fn run_case(c: &Container, k: &Case) {
     if !k.setup.is_empty() {
         let out = c.run_as(User::Root, &["sh", "-ec", k.setup], &[], None);
-        assert_eq!(
-            out.code,
-            Some(0),
-            "{}: setup failed: {}",
-            k.what,
-            out.stderr
-        );
+        assert_eq!(out.code, Some(0), "{}: setup failed: {}", k.what, out.stderr);
     }
     let before = snapshot(c);
     let mut argv = vec![k.program];
     argv.extend(k.args.iter().map(String::as_str));
     let out = c.run_as(k.user, &argv, &[], k.stdin.as_deref());
-    eprintln!(
-        "case: {} ({:?})",
-        k.what,
-        k.args.iter().take(3).collect::<Vec<_>>()
-    );
+    eprintln!("case: {} ({:?})", k.what, k.args.iter().take(3).collect::<Vec<_>>());
     assert_refused(c, &before, &out, k.code, k.message);
     if !k.undo.is_empty() {
         let out = c.run_as(User::Root, &["sh", "-ec", k.undo], &[], None);
@@ -72,9 +62,7 @@ fn base(test: &str) -> Option<Container> {
     ok(&c, &["rescan"]);
     wait_up(&c, "gateway-alpha");
     wait_gateway_running(&c, "alpha");
-    c.wait_for(WAIT, "beta supervised", || {
-        svstat(&c, "gateway-beta").supervised
-    });
+    c.wait_for(WAIT, "beta supervised", || svstat(&c, "gateway-beta").supervised);
     Some(c)
 }
 
@@ -105,91 +93,41 @@ fn malformed_names_usage_errors_and_missing_or_existing_slots_change_nothing() {
     let mut cases = Vec::new();
     for op in ["register", "start", "unregister"] {
         for name in names {
-            cases.push(case(
-                "malformed name",
-                &[op, name],
-                65,
-                "invalid profile name",
-            ));
+            cases.push(case("malformed name", &[op, name], 65, "invalid profile name"));
         }
     }
     cases.extend([
-        case(
-            "unknown operation",
-            &["launch", "alpha"],
-            64,
-            "unknown operation",
-        ),
-        case(
-            "operation in capitals",
-            &["START", "alpha"],
-            64,
-            "unknown operation",
-        ),
+        case("unknown operation", &["launch", "alpha"], 64, "unknown operation"),
+        case("operation in capitals", &["START", "alpha"], 64, "unknown operation"),
         case("no operation", &[], 64, "usage"),
-        case(
-            "missing profile",
-            &["start"],
-            64,
-            "needs at least one profile",
-        ),
-        case(
-            "argument to rescan",
-            &["rescan", "alpha"],
-            64,
-            "takes no arguments",
-        ),
+        case("missing profile", &["start"], 64, "needs at least one profile"),
+        case("argument to rescan", &["rescan", "alpha"], 64, "takes no arguments"),
         case(
             "one bad name among good ones",
             &["register", "gamma", "delta", "Bad", "epsilon"],
             65,
             "invalid profile name",
         ),
-        case(
-            "start of an unregistered profile",
-            &["start", "gamma"],
-            66,
-            "no such slot",
-        ),
-        case(
-            "stop of an unregistered profile",
-            &["stop", "gamma"],
-            66,
-            "no such slot",
-        ),
-        case(
-            "restart of an unregistered profile",
-            &["restart", "gamma"],
-            66,
-            "no such slot",
-        ),
-        case(
-            "register twice",
-            &["register", "alpha"],
-            73,
-            "already exists",
-        ),
+        case("start of an unregistered profile", &["start", "gamma"], 66, "no such slot"),
+        case("stop of an unregistered profile", &["stop", "gamma"], 66, "no such slot"),
+        case("restart of an unregistered profile", &["restart", "gamma"], 66, "no such slot"),
+        case("register twice", &["register", "alpha"], 73, "already exists"),
     ]);
     let too_many: Vec<String> = (0..4097).map(|i| format!("p{i}")).collect();
     let mut k = case("more than 4096 profiles", &["register"], 64, "at most 4096");
     k.args.extend(too_many);
     cases.push(k);
-    // Hard limits too low to finish an operation: refused before anything.
-    for (what, limit, name) in [
-        ("tiny RLIMIT_NOFILE", "--nofile=5", "RLIMIT_NOFILE"),
-        ("RLIMIT_FSIZE 0", "--fsize=0", "RLIMIT_FSIZE"),
-    ] {
+    // Hard limits too low to finish an operation (the helper can only lift
+    // soft limits): it fails cleanly and changes nothing.
+    for (what, limit, name) in
+        [("tiny RLIMIT_NOFILE", "--nofile=5", "Too many open files"), ("RLIMIT_FSIZE 0", "--fsize=0", "File too large")]
+    {
         let mut k = case(what, &[limit, HELPER, "register", "gamma"], 70, name);
         k.program = "prlimit";
         cases.push(k);
     }
     // argc = 0: argv[0] missing altogether.
-    let mut k = case(
-        "argc = 0",
-        &["-e", &format!("exec {{'{HELPER}'}} ()")],
-        64,
-        "usage",
-    );
+    let mut k = case("argc = 0", &["-e", &format!("exec {{'{HELPER}'}} ()")], 64, "usage");
     k.program = "perl";
     cases.push(k);
     for k in &cases {
@@ -198,16 +136,7 @@ fn malformed_names_usage_errors_and_missing_or_existing_slots_change_nothing() {
     // Non-UTF-8 bytes cannot go through the harness's &str argv; a shell
     // printf builds them.
     let before = snapshot(&c);
-    let out = c.run_as(
-        User::Hermes,
-        &[
-            "sh",
-            "-c",
-            &format!("exec {HELPER} start \"$(printf 'a\\377b')\""),
-        ],
-        &[],
-        None,
-    );
+    let out = c.run_as(User::Hermes, &["sh", "-c", &format!("exec {HELPER} start \"$(printf 'a\\377b')\"")], &[], None);
     assert_refused(&c, &before, &out, 65, "a\\xffb");
 }
 
@@ -231,29 +160,15 @@ fn callers_outside_group_hermes_and_a_helper_that_is_not_effectively_root_get_77
         Case {
             user: User::Intruder,
             program: "/usr/libexec/open-helper",
-            ..case(
-                "caller not in group hermes",
-                &["stop", "alpha"],
-                77,
-                "not in group hermes",
-            )
+            ..case("caller not in group hermes", &["stop", "alpha"], 77, "not in group hermes")
         },
         Case {
             program: "/usr/libexec/plain-helper",
-            ..case(
-                "copy without the setuid bit",
-                &["stop", "alpha"],
-                77,
-                "setuid bit was not honored",
-            )
+            ..case("copy without the setuid bit", &["stop", "alpha"], 77, "setuid bit was not honored")
         },
     ];
-    let mut k = case(
-        "no_new_privs set by the caller",
-        &["--no-new-privs", HELPER, "stop", "alpha"],
-        77,
-        "no_new_privs",
-    );
+    let mut k =
+        case("no_new_privs set by the caller", &["--no-new-privs", HELPER, "stop", "alpha"], 77, "no_new_privs");
     k.program = "setpriv";
     cases.push(k);
     for k in &cases {
@@ -269,21 +184,10 @@ fn without_a_running_s6_svscan_every_operation_gets_69() {
     let no_reader = Case {
         setup: "cd /run/service/.s6-svscan && mv control control.real && mkfifo -m 600 control",
         undo: "cd /run/service/.s6-svscan && rm control && mv control.real control",
-        ..case(
-            "no reader on .s6-svscan/control",
-            &["start", "beta"],
-            69,
-            "s6-svscan is not running",
-        )
+        ..case("no reader on .s6-svscan/control", &["start", "beta"], 69, "s6-svscan is not running")
     };
     run_case(&c, &no_reader);
-    run_case(
-        &c,
-        &Case {
-            args: vec!["rescan".into()],
-            ..no_reader
-        },
-    );
+    run_case(&c, &Case { args: vec!["rescan".into()], ..no_reader });
     let no_scan_dir = Case {
         setup: "mv /run/service /run/service.away",
         undo: "mv /run/service.away /run/service",
@@ -299,11 +203,7 @@ fn an_unsafe_tree_is_refused_with_78_and_left_untouched() {
     };
     let slot = "/run/service/gateway-beta";
     for op in ["start", "stop", "restart", "unregister", "register"] {
-        let message = if op == "register" {
-            "other than a root-owned directory"
-        } else {
-            "symlink"
-        };
+        let message = if op == "register" { "other than a root-owned directory" } else { "symlink" };
         run_case(
             &c,
             &Case {
@@ -314,8 +214,7 @@ fn an_unsafe_tree_is_refused_with_78_and_left_untouched() {
         );
     }
     let control_file = format!("cd {slot}/supervise && mv control control.real && touch control");
-    let control_link =
-        format!("cd {slot}/supervise && mv control control.real && ln -s /etc/passwd control");
+    let control_link = format!("cd {slot}/supervise && mv control control.real && ln -s /etc/passwd control");
     let control_undo = format!("cd {slot}/supervise && rm control && mv control.real control");
     let hermes_slot = format!("chown hermes {slot}");
     let root_slot = format!("chown root {slot}");
@@ -323,62 +222,32 @@ fn an_unsafe_tree_is_refused_with_78_and_left_untouched() {
         Case {
             setup: &control_file,
             undo: &control_undo,
-            ..case(
-                "supervise/control is a regular file",
-                &["start", "beta"],
-                78,
-                "not a root-owned FIFO",
-            )
+            ..case("supervise/control is a regular file", &["start", "beta"], 78, "not a root-owned FIFO")
         },
         Case {
             setup: &control_link,
             undo: &control_undo,
-            ..case(
-                "supervise/control is a symlink",
-                &["stop", "beta"],
-                78,
-                "symlink",
-            )
+            ..case("supervise/control is a symlink", &["stop", "beta"], 78, "symlink")
         },
         Case {
             setup: &control_link,
             undo: &control_undo,
-            ..case(
-                "supervise/control is a symlink (unregister)",
-                &["unregister", "beta"],
-                78,
-                "symlink",
-            )
+            ..case("supervise/control is a symlink (unregister)", &["unregister", "beta"], 78, "symlink")
         },
         Case {
             setup: "chmod g+w /run/service",
             undo: "chmod g-w /run/service",
-            ..case(
-                "scan dir group-writable",
-                &["start", "beta"],
-                78,
-                "not a root-owned directory",
-            )
+            ..case("scan dir group-writable", &["start", "beta"], 78, "not a root-owned directory")
         },
         Case {
             setup: &hermes_slot,
             undo: &root_slot,
-            ..case(
-                "slot owned by hermes",
-                &["start", "beta"],
-                78,
-                "not a root-owned directory",
-            )
+            ..case("slot owned by hermes", &["start", "beta"], 78, "not a root-owned directory")
         },
         Case {
             setup: &hermes_slot,
             undo: &root_slot,
-            ..case(
-                "slot owned by hermes (unregister)",
-                &["unregister", "beta"],
-                78,
-                "not a root-owned directory",
-            )
+            ..case("slot owned by hermes (unregister)", &["unregister", "beta"], 78, "not a root-owned directory")
         },
     ];
     for k in &cases {
@@ -402,40 +271,21 @@ fn a_bad_environment_payload_is_refused_with_65_and_nothing_is_written() {
         ("duplicate keys", br#"{"A":"1","A":"2"}"#.to_vec()),
         ("loader hook", br#"{"LD_PRELOAD":"/tmp/x.so"}"#.to_vec()),
         ("glibc tunables", br#"{"GLIBC_TUNABLES":"x"}"#.to_vec()),
-        (
-            "gateway control variable",
-            br#"{"HERMES_S6_SUPERVISED_CHILD":"0"}"#.to_vec(),
-        ),
+        ("gateway control variable", br#"{"HERMES_S6_SUPERVISED_CHILD":"0"}"#.to_vec()),
         ("PATH", br#"{"PATH":"/tmp"}"#.to_vec()),
         ("truncated", br#"{"A":"x"#.to_vec()),
     ];
     for (what, bytes) in payloads {
         run_case(
             &c,
-            &Case {
-                stdin: Some(bytes),
-                ..case(
-                    what,
-                    &["register", "gamma"],
-                    65,
-                    "invalid environment payload",
-                )
-            },
+            &Case { stdin: Some(bytes), ..case(what, &["register", "gamma"], 65, "invalid environment payload") },
         );
     }
     // A writer that never closes stdin is cut off after about 2 s.
     let before = snapshot(&c);
     let started = std::time::Instant::now();
-    let out = c.run_as(
-        User::Hermes,
-        &[
-            "sh",
-            "-c",
-            &format!("(printf '{{'; sleep 4) | {HELPER} register gamma"),
-        ],
-        &[],
-        None,
-    );
+    let out =
+        c.run_as(User::Hermes, &["sh", "-c", &format!("(printf '{{'; sleep 4) | {HELPER} register gamma")], &[], None);
     assert_refused(&c, &before, &out, 65, "not complete within 2 s");
     assert!(started.elapsed() < std::time::Duration::from_secs(6));
 }

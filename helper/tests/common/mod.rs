@@ -42,21 +42,8 @@ pub fn ok(c: &Container, args: &[&str]) {
 
 /// Creates a real profile directory on the volume, owned by hermes.
 pub fn profile_dir(c: &Container, profile: &str) {
-    let dir = if profile == "default" {
-        "/opt/data".to_owned()
-    } else {
-        format!("/opt/data/profiles/{profile}")
-    };
-    let out = c.run_as(
-        User::Hermes,
-        &[
-            "sh",
-            "-c",
-            &format!("mkdir -p {dir} && touch {dir}/SOUL.md"),
-        ],
-        &[],
-        None,
-    );
+    let dir = if profile == "default" { "/opt/data".to_owned() } else { format!("/opt/data/profiles/{profile}") };
+    let out = c.run_as(User::Hermes, &["sh", "-c", &format!("mkdir -p {dir} && touch {dir}/SOUL.md")], &[], None);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
 }
 
@@ -64,11 +51,7 @@ pub fn profile_dir(c: &Container, profile: &str) {
 pub fn standin_conf(c: &Container, profile: &str, conf: &str) {
     let out = c.run_as(
         User::Hermes,
-        &[
-            "sh",
-            "-c",
-            &format!("cat > /opt/data/profiles/{profile}/standin.conf"),
-        ],
+        &["sh", "-c", &format!("cat > /opt/data/profiles/{profile}/standin.conf")],
         &[],
         Some(conf.as_bytes()),
     );
@@ -79,24 +62,12 @@ pub fn standin_conf(c: &Container, profile: &str, conf: &str) {
 pub fn svstat(c: &Container, slot: &str) -> Svstat {
     let out = c.run_as(
         User::Root,
-        &[
-            "s6-svstat",
-            "-o",
-            "up,wantedup,pid,exitcode,normallyup",
-            &format!("/run/service/{slot}"),
-        ],
+        &["s6-svstat", "-o", "up,wantedup,pid,exitcode,normallyup", &format!("/run/service/{slot}")],
         &[],
         None,
     );
     if out.code != Some(0) {
-        return Svstat {
-            supervised: false,
-            up: false,
-            wanted_up: false,
-            pid: 0,
-            exit_code: -1,
-            normally_up: false,
-        };
+        return Svstat { supervised: false, up: false, wanted_up: false, pid: 0, exit_code: -1, normally_up: false };
     }
     let f: Vec<&str> = out.stdout.split_whitespace().collect();
     Svstat {
@@ -141,13 +112,9 @@ pub fn wait_down(c: &Container, slot: &str) -> Svstat {
 
 /// Waits until the gateway of `slot` reports `running` in its state file.
 pub fn wait_gateway_running(c: &Container, profile: &str) {
-    let file = c
-        .volume()
-        .join(format!("profiles/{profile}/gateway_state.json"));
+    let file = c.volume().join(format!("profiles/{profile}/gateway_state.json"));
     c.wait_for(WAIT, &format!("{profile} reports running"), || {
-        std::fs::read_to_string(&file)
-            .map(|s| s.contains("\"running\""))
-            .unwrap_or(false)
+        std::fs::read_to_string(&file).map(|s| s.contains("\"running\"")).unwrap_or(false)
     });
 }
 
@@ -178,19 +145,10 @@ fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
         } else {
             "other"
         };
-        let size = if ft.is_file() && !name.ends_with("/death_tally") {
-            meta.len().to_string()
-        } else {
-            "-".into()
-        };
+        let size = if ft.is_file() && !name.ends_with("/death_tally") { meta.len().to_string() } else { "-".into() };
         out.insert(
             name.clone(),
-            format!(
-                "{kind} {}:{} {:o} {size}",
-                meta.uid(),
-                meta.gid(),
-                meta.permissions().mode() & 0o7777
-            ),
+            format!("{kind} {}:{} {:o} {size}", meta.uid(), meta.gid(), meta.permissions().mode() & 0o7777),
         );
         if ft.is_dir() {
             walk(&entry.path(), &name, out);
@@ -219,50 +177,22 @@ pub struct Snapshot {
 }
 
 pub fn snapshot(c: &Container) -> Snapshot {
-    Snapshot {
-        tree: tree(c),
-        supervision: supervision(c),
-    }
+    Snapshot { tree: tree(c), supervision: supervision(c) }
 }
 
 /// Asserts a refusal: its exit code, a single stderr line naming the helper,
 /// and no change at all to the scan dir or to any supervised service.
-pub fn assert_refused(
-    c: &Container,
-    before: &Snapshot,
-    out: &Output,
-    code: i32,
-    message_part: &str,
-) {
-    assert_eq!(
-        out.code,
-        Some(code),
-        "expected exit {code}, got {:?}; stderr: {}",
-        out.code,
-        out.stderr
-    );
+pub fn assert_refused(c: &Container, before: &Snapshot, out: &Output, code: i32, message_part: &str) {
+    assert_eq!(out.code, Some(code), "expected exit {code}, got {:?}; stderr: {}", out.code, out.stderr);
     let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(!lines.is_empty() && lines.iter().all(|l| l.starts_with("hermes-s6-helper: ")), "stderr: {:?}", out.stderr);
+    assert!(out.stderr.contains(message_part), "stderr {:?} should mention {message_part:?}", out.stderr);
     assert!(
-        !lines.is_empty() && lines.iter().all(|l| l.starts_with("hermes-s6-helper: ")),
-        "stderr: {:?}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains(message_part),
-        "stderr {:?} should mention {message_part:?}",
-        out.stderr
-    );
-    assert!(
-        out.stderr
-            .bytes()
-            .all(|b| b == b'\n' || (0x20..0x7f).contains(&b)),
+        out.stderr.bytes().all(|b| b == b'\n' || (0x20..0x7f).contains(&b)),
         "raw control bytes echoed: {:?}",
         out.stderr
     );
     let after = snapshot(c);
     assert_eq!(before.tree, after.tree, "the scan dir changed");
-    assert_eq!(
-        before.supervision, after.supervision,
-        "supervision state changed"
-    );
+    assert_eq!(before.supervision, after.supervision, "supervision state changed");
 }
