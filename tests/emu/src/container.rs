@@ -19,6 +19,7 @@ use crate::paths::Paths;
 use crate::procfs::{self, PidNamespace};
 use crate::rootfs;
 use crate::spawner;
+use crate::stage2::{self, ContInitRun};
 use crate::syslog::SyslogSink;
 use crate::{
     CONTAINER_PATH, DEFAULT_HERMES_GID, DEFAULT_HERMES_UID, DEFAULT_SERVICE_CAP, INTRUDER_GID,
@@ -106,6 +107,20 @@ pub struct Options {
     pub helper_mode: u32,
     /// Binaries to install; `None` locates them with [`Paths::locate`].
     pub binaries: Option<Paths>,
+    /// Run s6-overlay's stage 2 with the image's own files (default false).
+    /// On every boot, restarts included, once s6-svscan is up: the
+    /// repository's `docker/rootfs/` ([`crate::DOCKER_DIR`]) is copied onto
+    /// the container's root (cont-init scripts in `/etc/cont-init.d`,
+    /// s6-rc definitions in `/etc/s6-overlay/s6-rc.d`, programs in
+    /// `/usr/local/libexec`), then every `/etc/cont-init.d` script runs as
+    /// root, in byte order, from `/`, as s6-overlay runs them (each loads
+    /// the container environment through its `with-contenv` shebang). Each
+    /// run is recorded ([`Container::boot_log`]); the first one that fails
+    /// fails the boot, with its output, as `S6_BEHAVIOUR_IF_STAGE2_FAILS=2`
+    /// does. s6-rc itself is not emulated: the stage 2 hook, the
+    /// `main-hermes` and `dashboard` services and the container command are
+    /// left to the tests.
+    pub cont_init: bool,
 }
 
 impl Default for Options {
@@ -118,6 +133,7 @@ impl Default for Options {
             container_env: Vec::new(),
             helper_mode: 0o4750,
             binaries: None,
+            cont_init: false,
         }
     }
 }
@@ -171,6 +187,10 @@ pub struct Container {
     volume: PathBuf,
     instance: Option<Instance>,
     syslog: Option<SyslogSink>,
+    /// Boots so far (the current one included).
+    boots: u32,
+    /// Every cont-init run of every boot, in order.
+    boot_log: Vec<ContInitRun>,
 }
 
 impl Container {
@@ -207,6 +227,8 @@ impl Container {
             binaries,
             instance: None,
             syslog: None,
+            boots: 0,
+            boot_log: Vec::new(),
         };
         if let Err(e) = container.prepare() {
             panic!(
@@ -279,10 +301,11 @@ impl Container {
             init_pid: 0,
             pid_ns: None,
         });
+        self.boots += 1;
         self.wait_until_ready(started);
+        let took = started.elapsed();
         self.stage2();
 
-        let took = started.elapsed();
         if took > SLOW_BOOT {
             eprintln!(
                 "hermes-s6-emu: slow boot: {} ms (usually well under 300 ms)",
@@ -333,17 +356,75 @@ impl Container {
     }
 
     /// s6-overlay's stage 2, which follows s6-svscan's start on every boot
-    /// (restarts included): the image's `/etc/cont-init.d/*` scripts run
-    /// here, as root, in lexical order, with s6-svscan already up, each
-    /// under `/command/with-contenv`; then the main program starts.
-    ///
-    /// Not emulated yet. When the project's `docker/` assets exist, install
-    /// its cont-init.d scripts into the root (stage them like
-    /// `/command/with-contenv` in `rootfs.rs`) and run them here, e.g.
-    /// `self.run_as(User::Root, &["/command/with-contenv", script], &[], None)`
-    /// for each, stopping the boot on the first failure as
-    /// `S6_BEHAVIOUR_IF_STAGE2_FAILS=2` would.
-    fn stage2(&self) {}
+    /// (restarts included): with [`Options::cont_init`], the image's files
+    /// are installed and its `/etc/cont-init.d/*` scripts run here, as root,
+    /// in byte order, with s6-svscan already up; the first failure stops
+    /// the boot as `S6_BEHAVIOUR_IF_STAGE2_FAILS=2` would.
+    fn stage2(&mut self) {
+        if !self.opts.cont_init {
+            return;
+        }
+        let root = self.host_path("/");
+        if let Err(e) = stage2::install_rootfs(&root) {
+            panic!(
+                "hermes-s6-emu: cannot install {}/rootfs in the container: {e}",
+                stage2::DOCKER_DIR
+            );
+        }
+        let scripts = stage2::cont_init_scripts(&root).unwrap_or_else(|e| {
+            panic!(
+                "hermes-s6-emu: cannot list {} in the container: {e}",
+                stage2::CONT_INIT_DIR
+            )
+        });
+        for script in scripts {
+            let started = Instant::now();
+            let out = self.exec(User::Root, &[script.as_str()]).cwd("/").output();
+            let run = ContInitRun {
+                boot: self.boots,
+                script,
+                code: out.code,
+                signal: out.signal,
+                stdout: out.stdout,
+                stderr: out.stderr,
+                duration: started.elapsed(),
+            };
+            let failed = !run.success();
+            self.boot_log.push(run);
+            if failed {
+                let run = self.boot_log.last().expect("just pushed");
+                panic!(
+                    "hermes-s6-emu: boot {} failed: cont-init script {} {} \
+                     (S6_BEHAVIOUR_IF_STAGE2_FAILS=2 stops the container)\n\
+                     --- its stdout ---\n{}\n--- its stderr ---\n{}\n{}",
+                    run.boot,
+                    run.script,
+                    match (run.code, run.signal) {
+                        (Some(code), _) => format!("exited {code}"),
+                        (None, Some(signal)) => format!("was killed by signal {signal}"),
+                        (None, None) => "did not exit normally".to_owned(),
+                    },
+                    run.stdout.trim_end(),
+                    run.stderr.trim_end(),
+                    self.diagnostics()
+                );
+            }
+        }
+    }
+
+    /// Every `/etc/cont-init.d` script run so far, all boots, in order
+    /// (empty unless [`Options::cont_init`]): exit status and output of
+    /// each, like the `cont-init: info: ... exited N` lines of
+    /// `docker logs`.
+    pub fn boot_log(&self) -> &[ContInitRun] {
+        &self.boot_log
+    }
+
+    /// How many times this container has booted (1 after
+    /// [`Container::boot_with`], plus one per [`Container::restart`]).
+    pub fn boots(&self) -> u32 {
+        self.boots
+    }
 
     fn diagnostics(&self) -> String {
         let boot_log = fs::read_to_string(self.dir.join("boot.log")).unwrap_or_default();

@@ -39,8 +39,13 @@
 //!   as the image's cont-init scripts do anyway.
 //! - `/usr` is the host's, read-only, with a tmpfs on `/usr/local` and on
 //!   `/usr/libexec` holding only the installed binaries.
-//! - s6-overlay's stage 2 (cont-init scripts, the main program) is not run
-//!   yet; the place for it is marked in `container.rs`.
+//! - s6-overlay's stage 2 runs only when asked for
+//!   ([`Options::cont_init`]): the image's files from the repository's
+//!   `docker/rootfs/` are installed and its cont-init scripts run, on every
+//!   boot. s6-rc is not emulated: the stage 2 hook, the static services
+//!   (`main-hermes`, `dashboard`) and the container command are not started
+//!   by the emulation; tests run them (the scripts are installed in the
+//!   container, and [`Container::add_service`] makes a plain s6 service).
 //!
 //! Environment variables read here: `HERMES_S6_BIN_DIR` (where the binaries
 //! are), `HERMES_EMU_KEEP=1` (keep each container's temp dir after teardown
@@ -53,6 +58,7 @@ mod paths;
 pub mod procfs;
 mod rootfs;
 mod spawner;
+mod stage2;
 pub mod standin;
 mod syslog;
 
@@ -60,6 +66,7 @@ pub use container::{Container, Options, User, skip_unless_root, wait_until};
 pub use exec::{Exec, Output, Spawned};
 pub use nix::sys::signal::Signal;
 pub use paths::{BIN_DIR_ENV, FRONTEND_BIN, HELPER_BIN, Paths, STANDIN_BIN};
+pub use stage2::{CONT_INIT_DIR, ContInitRun, DOCKER_DIR};
 
 // Tests may share a container between threads or move it to another one.
 const _: () = {

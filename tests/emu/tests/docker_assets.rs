@@ -1,0 +1,1271 @@
+//! The image assets under `docker/`, run in the container emulation: the
+//! cont-init scripts on every boot (`Options::cont_init`), and the stage 2
+//! hook, the main wrapper, the CMD dispatcher and the `main-hermes` and
+//! `dashboard` service scripts, driven directly (s6-rc is not emulated; the
+//! services are installed as plain s6 services).
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use hermes_s6_emu::{
+    CONTAINER_ENV_DIR, Container, DOCKER_DIR, HELPER_PATH, Options, Output, SCAN_DIR, User,
+    skip_unless_root, wait_until,
+};
+
+const SETUP: &str = "/etc/cont-init.d/01-hermes-setup";
+const RECONCILE: &str = "/etc/cont-init.d/02-reconcile-profiles";
+const HOOK: &str = "/usr/local/libexec/hermes-stage2-hook";
+const DISPATCHER: &str = "/usr/local/libexec/hermes-cmd";
+const WRAPPER: &str = "/usr/local/libexec/hermes-main";
+const RESULTS_DIR: &str = "/run/s6-linux-init-container-results";
+const HALT: &str = "/run/s6/basedir/bin/halt";
+const HALT_CALLS: &str = "/run/halt.calls";
+const SETUID: &str = "/command/s6-setuidgid";
+
+fn with_assets(opts: Options) -> Container {
+    Container::boot_with(Options {
+        cont_init: true,
+        ..opts
+    })
+}
+
+fn boot() -> Container {
+    with_assets(Options::default())
+}
+
+fn with_env(env: &[(&str, &str)]) -> Container {
+    with_assets(Options {
+        container_env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..Options::default()
+    })
+}
+
+/// A file of `docker/rootfs/`, as text.
+fn asset(path: &str) -> String {
+    let full = Path::new(DOCKER_DIR).join("rootfs").join(path);
+    fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display()))
+}
+
+/// (uid, gid, permission bits) of a path in the container, not following a
+/// final symbolic link.
+fn owner_mode(c: &Container, path: &str) -> (u32, u32, u32) {
+    let m = fs::symlink_metadata(c.host_path(path))
+        .unwrap_or_else(|e| panic!("cannot stat {path} in the container: {e}"));
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+fn is_real_dir(c: &Container, path: &str) -> bool {
+    fs::symlink_metadata(c.host_path(path)).is_ok_and(|m| m.is_dir())
+}
+
+fn read(c: &Container, path: &str) -> String {
+    fs::read_to_string(c.host_path(path))
+        .unwrap_or_else(|e| panic!("cannot read {path} in the container: {e}"))
+}
+
+fn exists(c: &Container, path: &str) -> bool {
+    fs::symlink_metadata(c.host_path(path)).is_ok()
+}
+
+fn remove(c: &Container, path: &str) {
+    let _ = fs::remove_file(c.host_path(path));
+}
+
+/// Sets (or, with `None`, removes) a variable of the container environment,
+/// as `docker run -e` would have.
+fn set_env(c: &Container, key: &str, value: Option<&str>) {
+    let path = format!("{CONTAINER_ENV_DIR}/{key}");
+    match value {
+        Some(v) => c.write_file(&path, v, 0o644),
+        None => remove(c, &path),
+    }
+}
+
+fn root(c: &Container, argv: &[&str]) -> Output {
+    c.run_as(User::Root, argv, &[], None)
+}
+
+/// `s6-svstat -o fields`, waiting (up to 5 s) for the status to be readable:
+/// a supervisor that has just started may not have written it yet.
+fn svstat(c: &Container, service: &str, fields: &str) -> String {
+    let mut out = root(c, &["s6-svstat", "-o", fields, service]);
+    if !out.success() {
+        wait_until(Duration::from_secs(5), || {
+            out = root(c, &["s6-svstat", "-o", fields, service]);
+            out.success()
+        });
+    }
+    out.assert_success();
+    out.stdout.trim().to_owned()
+}
+
+/// Removes the slots the boot's reconciler registered (their loggers write
+/// under logs/gateways as hermes, and keep hermes "in use" for usermod).
+fn unregister_all(c: &Container) {
+    let out = root(
+        c,
+        &[
+            "/bin/sh",
+            "-c",
+            "cd /run/service && ls -d gateway-* 2>/dev/null",
+        ],
+    );
+    let profiles: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("gateway-"))
+        .collect();
+    if !profiles.is_empty() {
+        let mut argv = vec![HELPER_PATH, "unregister"];
+        argv.extend(profiles);
+        root(c, &argv).assert_success();
+    }
+}
+
+/// Registers `profile` through the helper as hermes, unless the boot's
+/// reconciler has registered it already.
+fn register(c: &Container, profile: &str) {
+    let out = c.run_as(User::Hermes, &[HELPER_PATH, "register", profile], &[], None);
+    assert!(matches!(out.code, Some(0 | 73)), "{out:?}");
+}
+
+fn hermes_id(c: &Container) -> String {
+    root(c, &["id", "hermes"])
+        .assert_success()
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+/// Runs the stage 2 hook as rc.init does: as its child, rc.init's arguments
+/// being `top /usr/local/libexec/hermes-cmd ARGS...`.
+fn run_hook(c: &Container, args: &[&str]) -> Output {
+    let mut argv = vec![
+        "/bin/sh",
+        "-c",
+        "/usr/local/libexec/hermes-stage2-hook; exit $?",
+        "rc.init",
+        "top",
+        DISPATCHER,
+    ];
+    argv.extend_from_slice(args);
+    let out = root(c, &argv);
+    out.assert_success();
+    out
+}
+
+/// The same, with a terminal on stdin (`docker run -it`), through script(1).
+fn run_hook_on_a_terminal(c: &Container, args: &[&str]) -> Output {
+    let mut line = format!("/bin/sh -c '{HOOK}; exit $?' rc.init top {DISPATCHER}");
+    for arg in args {
+        assert!(
+            arg.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)),
+            "keep terminal test arguments simple: {arg:?}"
+        );
+        line.push(' ');
+        line.push_str(arg);
+    }
+    let out = root(c, &["script", "-qec", &line, "/dev/null"]);
+    out.assert_success();
+    out
+}
+
+fn main_mode(c: &Container) -> String {
+    read(c, "/run/hermes/main-mode").trim().to_owned()
+}
+
+/// The arguments main-hermes/run will pass on, decoded exactly as it does.
+fn main_args(c: &Container) -> Vec<String> {
+    let out = root(
+        c,
+        &[
+            "/bin/sh",
+            "-c",
+            r#"eval "set -- $(cat /run/hermes/main-args)"; [ "$#" -eq 0 ] || printf '%s\0' "$@""#,
+        ],
+    );
+    out.assert_success();
+    // Every argument ends with a NUL: the last piece is the empty rest.
+    let mut args: Vec<String> = out
+        .stdout_bytes()
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    args.pop();
+    args
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Installs `script` at `path` (root's, mode 0755), creating parent dirs.
+fn install(c: &Container, path: &str, script: &str) {
+    if let Some(parent) = Path::new(path).parent() {
+        fs::create_dir_all(c.host_path(&parent.to_string_lossy())).unwrap();
+    }
+    c.write_file(path, script, 0o755);
+}
+
+/// A stand-in for s6-overlay's halt that only records that it was called,
+/// and the directory s6-overlay keeps the container's exit code in.
+fn fake_s6_overlay_exit(c: &Container) {
+    fs::create_dir_all(c.host_path(RESULTS_DIR)).unwrap();
+    install(c, HALT, &format!("#!/bin/sh\necho halt >>{HALT_CALLS}\n"));
+}
+
+fn halt_calls(c: &Container) -> usize {
+    fs::read_to_string(c.host_path(HALT_CALLS))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// Walks `path` in the container without following links.
+fn walk(c: &Container, path: &str, found: &mut Vec<(String, fs::Metadata)>) {
+    let meta = fs::symlink_metadata(c.host_path(path)).unwrap();
+    let is_dir = meta.is_dir();
+    found.push((path.to_owned(), meta));
+    if is_dir {
+        for entry in fs::read_dir(c.host_path(path)).unwrap() {
+            let name = entry.unwrap().file_name();
+            walk(c, &format!("{path}/{}", name.to_string_lossy()), found);
+        }
+    }
+}
+
+// --- cont-init on every boot -------------------------------------------------
+
+#[test]
+fn cont_init_scripts_run_on_a_fresh_volume_and_again_after_restart() {
+    if skip_unless_root("cont_init_scripts_run_on_a_fresh_volume_and_again_after_restart") {
+        return;
+    }
+    let mut c = boot();
+    let names = |c: &Container, boot: u32| -> Vec<String> {
+        c.boot_log()
+            .iter()
+            .filter(|r| r.boot == boot)
+            .map(|r| r.script.clone())
+            .collect()
+    };
+    assert_eq!(names(&c, 1), strings(&[SETUP, RECONCILE]));
+    for run in c.boot_log() {
+        assert!(run.success(), "{run:?}");
+    }
+    let setup = &c.boot_log()[0];
+    assert!(
+        setup.stdout.contains("hermes is uid 10000, gid 10000"),
+        "{setup:?}"
+    );
+    assert!(
+        setup.stderr.is_empty(),
+        "a fresh volume gives no warning: {setup:?}"
+    );
+    for dir in ["/opt/data/logs", "/opt/data/logs/gateways"] {
+        assert!(is_real_dir(&c, dir), "{dir}");
+        assert_eq!(owner_mode(&c, dir), (10000, 10000, 0o755), "{dir}");
+    }
+    assert_eq!(owner_mode(&c, "/opt/data"), (10000, 10000, 0o755));
+    // The image's files are installed as the Dockerfile lays them out.
+    for (path, mode) in [
+        (SETUP, 0o755),
+        (RECONCILE, 0o755),
+        (HOOK, 0o755),
+        (DISPATCHER, 0o755),
+        (WRAPPER, 0o755),
+        ("/etc/s6-overlay/s6-rc.d/main-hermes/run", 0o755),
+        ("/etc/s6-overlay/s6-rc.d/main-hermes/type", 0o644),
+        ("/etc/s6-overlay/s6-rc.d/user/contents.d/main-hermes", 0o644),
+    ] {
+        assert_eq!(owner_mode(&c, path), (0, 0, mode), "{path}");
+    }
+    let logs_inode = fs::metadata(c.host_path("/opt/data/logs")).unwrap().ino();
+
+    c.restart();
+    assert_eq!(c.boots(), 2);
+    assert_eq!(names(&c, 2), strings(&[SETUP, RECONCILE]));
+    for run in c.boot_log() {
+        assert!(run.success(), "{run:?}");
+    }
+    let again = c.boot_log().iter().find(|r| r.boot == 2).unwrap();
+    assert!(
+        !again.stdout.contains("giving") && again.stderr.is_empty(),
+        "a second boot changes nothing: {again:?}"
+    );
+    assert_eq!(
+        fs::metadata(c.host_path("/opt/data/logs")).unwrap().ino(),
+        logs_inode
+    );
+    assert_eq!(
+        owner_mode(&c, "/opt/data/logs/gateways"),
+        (10000, 10000, 0o755)
+    );
+}
+
+#[test]
+fn hermes_uid_and_gid_are_remapped_at_boot() {
+    if skip_unless_root("hermes_uid_and_gid_are_remapped_at_boot") {
+        return;
+    }
+    // The HERMES_ names win over their PUID / PGID aliases.
+    let mut c = with_env(&[
+        ("HERMES_UID", "1000"),
+        ("HERMES_GID", "1000"),
+        ("PUID", "2000"),
+        ("PGID", "2000"),
+    ]);
+    assert_eq!(
+        hermes_id(&c),
+        "uid=1000(hermes) gid=1000(hermes) groups=1000(hermes)"
+    );
+    assert_eq!(
+        root(&c, &["getent", "passwd", "hermes"]).stdout,
+        "hermes:x:1000:1000:Hermes:/opt/data:/bin/sh\n",
+        "the account keeps its home"
+    );
+    assert_eq!(owner_mode(&c, "/opt/data"), (1000, 1000, 0o755));
+    assert_eq!(owner_mode(&c, "/opt/data/logs"), (1000, 1000, 0o755));
+    assert_eq!(
+        owner_mode(&c, "/opt/data/logs/gateways"),
+        (1000, 1000, 0o755)
+    );
+    // The helper follows the group, setuid bit intact.
+    assert_eq!(owner_mode(&c, HELPER_PATH), (0, 1000, 0o4750));
+
+    // A gateway started through the helper by the remapped hermes writes
+    // its files as 1000.
+    let out = c.sh(
+        User::Root,
+        &format!(
+            "{SETUID} hermes {HELPER_PATH} register default; \
+             rc=$?; [ $rc -eq 0 ] || [ $rc -eq 73 ] && {SETUID} hermes {HELPER_PATH} start default"
+        ),
+    );
+    out.assert_success();
+    c.wait_for(
+        Duration::from_secs(10),
+        "the default gateway running",
+        || {
+            fs::read_to_string(c.volume().join("gateway_state.json"))
+                .is_ok_and(|s| s.contains("\"running\""))
+        },
+    );
+    let state = fs::metadata(c.volume().join("gateway_state.json")).unwrap();
+    assert_eq!((state.uid(), state.gid()), (1000, 1000));
+    c.wait_for(
+        Duration::from_secs(10),
+        "the gateway's log directory",
+        || c.volume().join("logs/gateways/default").is_dir(),
+    );
+    let logs = fs::metadata(c.volume().join("logs/gateways/default")).unwrap();
+    assert_eq!((logs.uid(), logs.gid()), (1000, 1000));
+    let runs = fs::read_to_string(c.volume().join("standin-runs.jsonl")).unwrap();
+    let run: serde_json::Value = serde_json::from_str(runs.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (run["uid"].as_u64(), run["gid"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+
+    // `usermod -u` would re-own the whole home (the volume) recursively;
+    // the boot never does.
+    let old = c.volume().join("from-the-old-uid");
+    fs::write(&old, "x").unwrap();
+    std::os::unix::fs::chown(&old, Some(10000), Some(10000)).unwrap();
+    c.restart();
+    assert!(
+        c.boot_log().iter().all(|r| r.success()),
+        "{:?}",
+        c.boot_log()
+    );
+    assert_eq!(
+        hermes_id(&c),
+        "uid=1000(hermes) gid=1000(hermes) groups=1000(hermes)"
+    );
+    let old = fs::metadata(&old).unwrap();
+    assert_eq!((old.uid(), old.gid()), (10000, 10000));
+    // The volume was set up by the first boot. (The emulation's /usr/libexec
+    // is new on every boot, so the helper is re-grouped again.)
+    let second = c.boot_log().iter().find(|r| r.boot == 2).unwrap();
+    assert!(!second.stdout.contains("giving /opt/data"), "{second:?}");
+}
+
+#[test]
+fn remap_variables_are_validated_and_aliased() {
+    if skip_unless_root("remap_variables_are_validated_and_aliased") {
+        return;
+    }
+    let c = boot();
+    // usermod refuses to renumber a user that runs processes: the boot's
+    // reconciler may have left gateway loggers running as hermes (in a real
+    // boot this script runs before them).
+    unregister_all(&c);
+    let setup = |env: &[(&str, &str)]| {
+        for key in ["HERMES_UID", "HERMES_GID", "PUID", "PGID"] {
+            set_env(&c, key, None);
+        }
+        for (key, value) in env {
+            set_env(&c, key, Some(value));
+        }
+        root(&c, &[SETUP])
+    };
+    for (key, value) in [
+        ("HERMES_UID", "abc"),
+        ("HERMES_UID", "0"),
+        ("HERMES_UID", "65535"),
+        ("HERMES_UID", "007"),
+        ("HERMES_UID", "-5"),
+        ("HERMES_UID", "1000000"),
+        ("HERMES_GID", "1 2"),
+        ("PUID", "x1"),
+        ("PGID", "99999"),
+    ] {
+        let out = setup(&[(key, value)]);
+        out.assert_code(1);
+        assert!(
+            out.stderr
+                .contains(&format!("{key}='{value}' is not a valid id"))
+                && out.stderr.contains("1 to 65534"),
+            "{out:?}"
+        );
+    }
+    assert_eq!(
+        hermes_id(&c),
+        "uid=10000(hermes) gid=10000(hermes) groups=10000(hermes)",
+        "a refused value changes nothing"
+    );
+
+    // The aliases alone.
+    setup(&[("PUID", "1234"), ("PGID", "4321")]).assert_success();
+    assert_eq!(
+        hermes_id(&c),
+        "uid=1234(hermes) gid=4321(hermes) groups=4321(hermes)"
+    );
+    // An empty HERMES_UID is unset: PUID applies.
+    setup(&[("HERMES_UID", ""), ("PUID", "1300")]).assert_success();
+    assert!(hermes_id(&c).starts_with("uid=1300(hermes)"));
+    // Both given: HERMES_UID wins.
+    setup(&[("HERMES_UID", "1235"), ("PUID", "999")]).assert_success();
+    assert!(hermes_id(&c).starts_with("uid=1235(hermes)"));
+    // A uid another account has is refused, saying so.
+    let out = setup(&[("HERMES_UID", "10001")]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("usermod -u 10001 hermes failed"),
+        "{out:?}"
+    );
+    // A gid that exists already is fine (groupmod -o).
+    setup(&[("HERMES_GID", "10001")]).assert_success();
+    assert!(
+        hermes_id(&c).contains("gid=10001(hermes)"),
+        "{}",
+        hermes_id(&c)
+    );
+}
+
+#[test]
+fn a_container_started_with_an_arbitrary_user_is_refused() {
+    if skip_unless_root("a_container_started_with_an_arbitrary_user_is_refused") {
+        return;
+    }
+    let c = boot();
+    let out = c.run_as(User::Intruder, &[SETUP], &[], None);
+    out.assert_code(1);
+    for needle in [
+        "started as uid 10001",
+        "--user",
+        "HERMES_UID",
+        "HERMES_GID",
+        "PUID",
+    ] {
+        assert!(out.stderr.contains(needle), "{needle}: {out:?}");
+    }
+    let out = c.run_as(
+        User::Intruder,
+        &[WRAPPER, "sh", "-c", "echo ran"],
+        &[],
+        None,
+    );
+    out.assert_code(1);
+    assert!(
+        out.stdout.is_empty() && out.stderr.contains("HERMES_UID"),
+        "{out:?}"
+    );
+
+    // Started as hermes itself: nothing to remap, the logs are checked.
+    let out = c.run_as(User::Hermes, &[SETUP], &[], None);
+    out.assert_success();
+    assert!(out.stderr.contains("started as hermes"), "{out:?}");
+    // ... but a remap cannot be honoured without root.
+    set_env(&c, "HERMES_UID", Some("1000"));
+    let out = c.run_as(User::Hermes, &[SETUP], &[], None);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("needs the container to start as root"),
+        "{out:?}"
+    );
+}
+
+// --- the volume: ownership without following links -----------------------------
+
+#[test]
+fn planted_symlinks_in_logs_are_never_followed_by_root() {
+    if skip_unless_root("planted_symlinks_in_logs_are_never_followed_by_root") {
+        return;
+    }
+    let mut c = boot();
+    // Directories root would give away if it followed a link: owned by
+    // another user, and root's own home.
+    c.sh(User::Intruder, "mkdir -m 0755 /tmp/victim /tmp/victim2")
+        .assert_success();
+    let victims = || {
+        (
+            owner_mode(&c, "/tmp/victim"),
+            owner_mode(&c, "/tmp/victim2"),
+            owner_mode(&c, "/etc"),
+            owner_mode(&c, "/root"),
+        )
+    };
+    let before = victims();
+    let untouched = |c: &Container| {
+        for dir in ["/tmp/victim", "/tmp/victim2", "/etc", "/root"] {
+            assert!(
+                !exists(c, &format!("{dir}/gateways")),
+                "{dir}/gateways created"
+            );
+        }
+        assert_eq!(fs::read_dir(c.host_path("/root")).unwrap().count(), 0);
+    };
+
+    // logs -> a directory of someone else.
+    unregister_all(&c);
+    c.sh(User::Hermes, "rm -rf logs && ln -s /tmp/victim logs")
+        .assert_success();
+    let out = root(&c, &[SETUP]);
+    out.assert_success();
+    assert!(
+        out.stderr.contains("replacing the symbolic link"),
+        "{out:?}"
+    );
+    assert!(is_real_dir(&c, "/opt/data/logs/gateways"));
+    assert_eq!(owner_mode(&c, "/opt/data/logs").0, 10000);
+    assert_eq!(victims(), before);
+    untouched(&c);
+
+    // logs/gateways -> a directory of someone else.
+    c.sh(
+        User::Hermes,
+        "rm -rf logs/gateways && ln -s /tmp/victim2 logs/gateways",
+    )
+    .assert_success();
+    root(&c, &[SETUP]).assert_success();
+    assert!(is_real_dir(&c, "/opt/data/logs/gateways"));
+    assert_eq!(owner_mode(&c, "/opt/data/logs/gateways").0, 10000);
+    assert_eq!(victims(), before);
+    untouched(&c);
+
+    // A plain file where a directory should be is moved aside.
+    c.sh(User::Hermes, "rm -rf logs && echo keep >logs")
+        .assert_success();
+    let out = root(&c, &[SETUP]);
+    out.assert_success();
+    assert!(
+        out.stderr.contains("moving /opt/data/logs aside"),
+        "{out:?}"
+    );
+    assert!(is_real_dir(&c, "/opt/data/logs/gateways"));
+    let out = c.sh(User::Hermes, "cat logs.not-a-directory.*");
+    assert_eq!(out.assert_success().stdout, "keep\n");
+
+    // And through a whole boot: logs -> /etc, then logs -> /root.
+    for target in ["/etc", "/root"] {
+        unregister_all(&c);
+        c.sh(User::Hermes, &format!("rm -rf logs && ln -s {target} logs"))
+            .assert_success();
+        c.restart();
+        assert!(is_real_dir(&c, "/opt/data/logs/gateways"), "{target}");
+        assert_eq!(owner_mode(&c, "/opt/data/logs").0, 10000);
+        assert_eq!(owner_mode(&c, "/etc"), (0, 0, 0o755));
+        assert_eq!(owner_mode(&c, "/root"), (0, 0, 0o700));
+        untouched(&c);
+        let setup = c.boot_log().last().unwrap();
+        assert!(setup.success(), "{setup:?}");
+    }
+}
+
+#[test]
+fn foreign_owned_volume_root_and_logs_are_given_to_hermes_top_level_only() {
+    if skip_unless_root("foreign_owned_volume_root_and_logs_are_given_to_hermes_top_level_only") {
+        return;
+    }
+    let c = boot();
+    // As after `docker exec` as root, or a host directory mounted as it is.
+    let out = c.sh(
+        User::Root,
+        "chown root:root /opt/data /opt/data/logs /opt/data/logs/gateways \
+         && touch /opt/data/roots-file /opt/data/logs/roots-log \
+         && mkdir /opt/data/logs/gateways/old && touch /opt/data/logs/gateways/old/current",
+    );
+    out.assert_success();
+    let out = root(&c, &[SETUP]);
+    out.assert_success();
+    for dir in ["/opt/data", "/opt/data/logs", "/opt/data/logs/gateways"] {
+        assert_eq!(owner_mode(&c, dir).0, 10000, "{dir}");
+        assert!(
+            out.stdout.contains(&format!("giving {dir}")),
+            "{dir}: {out:?}"
+        );
+    }
+    // Never recursively.
+    for file in [
+        "/opt/data/roots-file",
+        "/opt/data/logs/roots-log",
+        "/opt/data/logs/gateways/old",
+        "/opt/data/logs/gateways/old/current",
+    ] {
+        assert_eq!(owner_mode(&c, file).0, 0, "{file}");
+    }
+    let again = root(&c, &[SETUP]);
+    again.assert_success();
+    assert!(!again.stdout.contains("giving"), "{again:?}");
+}
+
+#[test]
+fn nothing_under_run_service_belongs_to_hermes_after_boot() {
+    if skip_unless_root("nothing_under_run_service_belongs_to_hermes_after_boot") {
+        return;
+    }
+    let c = boot();
+    for profile in ["default", "alpha"] {
+        register(&c, profile);
+    }
+    c.run_as(User::Hermes, &[HELPER_PATH, "start", "default"], &[], None)
+        .assert_success();
+    c.wait_for(Duration::from_secs(10), "gateway-default up", || {
+        root(
+            &c,
+            &["s6-svstat", "-o", "up", "/run/service/gateway-default"],
+        )
+        .stdout
+            == "true\n"
+    });
+    // gateway-alpha stays down, but supervised.
+    c.run_as(User::Hermes, &[HELPER_PATH, "rescan"], &[], None)
+        .assert_success();
+    c.wait_for(Duration::from_secs(10), "gateway-alpha supervised", || {
+        root(&c, &["s6-svok", "/run/service/gateway-alpha"]).success()
+    });
+    let mut found = Vec::new();
+    walk(&c, SCAN_DIR, &mut found);
+    let fifos = found
+        .iter()
+        .filter(|(_, m)| m.file_type().is_fifo())
+        .count();
+    // s6-svscan's, and a supervisor's for each slot and each slot's logger.
+    assert!(fifos >= 5, "expected control FIFOs, found {fifos}");
+    let mut problems = Vec::new();
+    for (path, meta) in &found {
+        let mode = meta.mode() & 0o7777;
+        if meta.uid() == 10000 {
+            problems.push(format!("{path} is owned by hermes"));
+        }
+        if mode & 0o002 != 0 {
+            problems.push(format!("{path} is world-writable ({mode:o})"));
+        }
+        // Group-writable only for root's group: s6-supervise's own event/.
+        if mode & 0o020 != 0 && meta.gid() != 0 {
+            problems.push(format!(
+                "{path} is writable by group {} ({mode:o})",
+                meta.gid()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+// --- the dashboard service -----------------------------------------------------
+
+#[test]
+fn dashboard_stays_down_unless_enabled() {
+    if skip_unless_root("dashboard_stays_down_unless_enabled") {
+        return;
+    }
+    let c = boot();
+    let run = asset("etc/s6-overlay/s6-rc.d/dashboard/run");
+    let finish = asset("etc/s6-overlay/s6-rc.d/dashboard/finish");
+    // Waits for `up,wantedup` to read `state`, then checks it stays so
+    // (a disabled dashboard is briefly up while its run script exits).
+    let settle = |service: &str, state: &str| {
+        let dir = format!("{SCAN_DIR}/{service}");
+        c.wait_for(
+            Duration::from_secs(10),
+            &format!("{service}: {state}"),
+            || svstat(&c, &dir, "up,wantedup") == state,
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        svstat(&c, &dir, "up,wantedup")
+    };
+    for (i, value) in [
+        None,
+        Some(""),
+        Some("0"),
+        Some("no"),
+        Some("False"),
+        Some("on"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        set_env(&c, "HERMES_DASHBOARD", value);
+        let name = format!("dashboard-off-{i}");
+        c.add_service(&name, &run, Some(&finish));
+        // finish exits 125: down, and s6 does not bring it back.
+        assert_eq!(
+            settle(&name, "false false"),
+            "false false",
+            "HERMES_DASHBOARD={value:?}"
+        );
+    }
+    for (i, value) in ["1", "true", "TRUE", "Yes"].into_iter().enumerate() {
+        set_env(&c, "HERMES_DASHBOARD", Some(value));
+        let name = format!("dashboard-on-{i}");
+        c.add_service(&name, &run, Some(&finish));
+        assert_eq!(
+            settle(&name, "true true"),
+            "true true",
+            "HERMES_DASHBOARD={value:?}"
+        );
+    }
+    // Enabled: `hermes dashboard` as hermes, host and port passed on.
+    set_env(&c, "HERMES_DASHBOARD_HOST", Some("0.0.0.0"));
+    set_env(&c, "HERMES_DASHBOARD_PORT", Some("9119"));
+    c.add_service("dashboard", &run, Some(&finish));
+    assert_eq!(settle("dashboard", "true true"), "true true");
+    let pid = svstat(&c, "/run/service/dashboard", "pid");
+    let status = read(&c, &format!("/proc/{pid}/status"));
+    assert!(
+        status.contains("\nUid:\t10000\t10000\t10000\t10000\n"),
+        "{status}"
+    );
+    let cmdline = read(&c, &format!("/proc/{pid}/cmdline")).replace('\0', " ");
+    assert_eq!(
+        cmdline.trim_end(),
+        "hermes dashboard --host 0.0.0.0 --port 9119"
+    );
+
+    // A dashboard-only container runs the dashboard as its main program.
+    install(&c, "/run/hermes/dashboard-only", "");
+    c.add_service("dashboard-only", &run, Some(&finish));
+    assert_eq!(settle("dashboard-only", "false false"), "false false");
+}
+
+#[test]
+fn dashboard_exit_78_is_final_and_crashes_restart() {
+    if skip_unless_root("dashboard_exit_78_is_final_and_crashes_restart") {
+        return;
+    }
+    let c = with_env(&[("HERMES_DASHBOARD", "1")]);
+    let run = asset("etc/s6-overlay/s6-rc.d/dashboard/run");
+    let finish = asset("etc/s6-overlay/s6-rc.d/dashboard/finish");
+    // `hermes` earlier on PATH: counts its runs, exits with a chosen code.
+    install(
+        &c,
+        "/usr/local/sbin/hermes",
+        "#!/bin/sh\nid -u >>/tmp/dashboard.runs\nexit \"$(cat /tmp/dashboard.exit)\"\n",
+    );
+    let runs = || {
+        fs::read_to_string(c.host_path("/tmp/dashboard.runs"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+
+    c.write_file("/tmp/dashboard.exit", "78", 0o644);
+    c.add_service("dashboard", &run, Some(&finish));
+    c.wait_for(
+        Duration::from_secs(10),
+        "the dashboard down for good",
+        || runs() == 1 && svstat(&c, "/run/service/dashboard", "up,wantedup") == "false false",
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(runs(), 1, "exit 78 is not restarted");
+    assert_eq!(read(&c, "/tmp/dashboard.runs"), "10000\n");
+
+    fs::remove_file(c.host_path("/tmp/dashboard.runs")).unwrap();
+    c.write_file("/tmp/dashboard.exit", "3", 0o644);
+    c.run_as(
+        User::Root,
+        &["s6-svc", "-u", "/run/service/dashboard"],
+        &[],
+        None,
+    )
+    .assert_success();
+    c.wait_for(
+        Duration::from_secs(10),
+        "the crashed dashboard restarted",
+        || runs() >= 2,
+    );
+    assert_eq!(svstat(&c, "/run/service/dashboard", "wantedup"), "true");
+}
+
+// --- main-hermes, the stage 2 hook, hermes-cmd, hermes-main -----------------------
+
+#[test]
+fn main_hermes_runs_the_command_as_hermes_and_stops_the_container() {
+    if skip_unless_root("main_hermes_runs_the_command_as_hermes_and_stops_the_container") {
+        return;
+    }
+    let c = boot();
+    fake_s6_overlay_exit(&c);
+    let service = "/run/service/main-hermes";
+    let exitcode = format!("{RESULTS_DIR}/exitcode");
+
+    run_hook(
+        &c,
+        &[
+            "sh",
+            "-c",
+            "id -u >/tmp/main.uid; pwd >/tmp/main.pwd; echo \"$HOME\" >/tmp/main.home; exit 7",
+        ],
+    );
+    assert_eq!(main_mode(&c), "service");
+    c.add_service(
+        "main-hermes",
+        &asset("etc/s6-overlay/s6-rc.d/main-hermes/run"),
+        Some(&asset("etc/s6-overlay/s6-rc.d/main-hermes/finish")),
+    );
+    c.wait_for(Duration::from_secs(10), "halt called", || {
+        halt_calls(&c) == 1
+    });
+    assert_eq!(read(&c, &exitcode), "7\n");
+    assert_eq!(read(&c, "/tmp/main.uid"), "10000\n");
+    assert_eq!(read(&c, "/tmp/main.pwd"), "/opt/data\n");
+    assert_eq!(read(&c, "/tmp/main.home"), "/opt/data\n");
+    // Not restarted (finish exits 125), and s6-overlay's CMD ends with the
+    // same status.
+    c.wait_for(Duration::from_secs(5), "main-hermes down", || {
+        svstat(&c, service, "up,wantedup") == "false false"
+    });
+    root(&c, &[DISPATCHER]).assert_code(7);
+
+    // 78 (configuration error) ends the container the same way.
+    run_hook(&c, &["sh", "-c", "exit 78"]);
+    root(&c, &["s6-svc", "-u", service]).assert_success();
+    c.wait_for(Duration::from_secs(10), "halt called again", || {
+        halt_calls(&c) == 2
+    });
+    assert_eq!(read(&c, &exitcode), "78\n");
+    c.wait_for(Duration::from_secs(5), "main-hermes down", || {
+        svstat(&c, service, "up,wantedup") == "false false"
+    });
+
+    // Killed by a signal: 128 + the signal.
+    run_hook(&c, &["sh", "-c", "kill -TERM $$"]);
+    root(&c, &["s6-svc", "-u", service]).assert_success();
+    c.wait_for(Duration::from_secs(10), "halt called a third time", || {
+        halt_calls(&c) == 3
+    });
+    assert_eq!(read(&c, &exitcode), "143\n");
+
+    // Stopped on purpose (s6-svc -d, or a container shutting down): the
+    // status is recorded, the container is not halted by main-hermes.
+    run_hook(&c, &["sleep", "1000"]);
+    root(&c, &["s6-svc", "-u", service]).assert_success();
+    c.wait_for(Duration::from_secs(10), "main-hermes up", || {
+        svstat(&c, service, "up") == "true"
+    });
+    root(&c, &["s6-svc", "-d", service]).assert_success();
+    c.wait_for(Duration::from_secs(10), "main-hermes stopped", || {
+        read(&c, &exitcode) == "143\n" && svstat(&c, service, "up") == "false"
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(halt_calls(&c), 3);
+}
+
+#[test]
+fn main_hermes_stays_down_when_the_command_runs_in_the_foreground() {
+    if skip_unless_root("main_hermes_stays_down_when_the_command_runs_in_the_foreground") {
+        return;
+    }
+    let c = boot();
+    fake_s6_overlay_exit(&c);
+    let out = run_hook(&c, &["--tui"]);
+    assert_eq!(main_mode(&c), "foreground");
+    assert!(!exists(&c, "/run/hermes/main-args"));
+    assert!(
+        out.stderr.contains("the TUI is requested (--tui)"),
+        "{out:?}"
+    );
+    c.add_service(
+        "main-hermes",
+        &asset("etc/s6-overlay/s6-rc.d/main-hermes/run"),
+        Some(&asset("etc/s6-overlay/s6-rc.d/main-hermes/finish")),
+    );
+    c.wait_for(Duration::from_secs(10), "main-hermes down for good", || {
+        svstat(&c, "/run/service/main-hermes", "up,wantedup") == "false false"
+    });
+    assert_eq!(halt_calls(&c), 0);
+    assert!(!exists(&c, &format!("{RESULTS_DIR}/exitcode")));
+    assert!(c.svscan_log().contains("runs in the foreground this time"));
+
+    // s6-overlay's CMD runs the command itself, as hermes, with its status.
+    let out = root(
+        &c,
+        &[
+            DISPATCHER,
+            "sh",
+            "-c",
+            "id -u; echo \"$HERMES_HOME\"; exit 5",
+        ],
+    );
+    out.assert_code(5);
+    assert_eq!(out.stdout, "10000\n/opt/data\n");
+    // No decision recorded (the hook did not run): foreground as well.
+    fs::remove_dir_all(c.host_path("/run/hermes")).unwrap();
+    let out = root(&c, &[DISPATCHER, "sh", "-c", "exit 4"]);
+    out.assert_code(4);
+}
+
+#[test]
+fn stage2_hook_classifies_the_container_command() {
+    if skip_unless_root("stage2_hook_classifies_the_container_command") {
+        return;
+    }
+    let c = boot();
+    let case = |args: &[&str]| -> (String, Option<Vec<String>>, bool) {
+        run_hook(&c, args);
+        let args = exists(&c, "/run/hermes/main-args").then(|| main_args(&c));
+        (
+            main_mode(&c),
+            args,
+            exists(&c, "/run/hermes/dashboard-only"),
+        )
+    };
+    let service = |args: &[&str]| ("service".to_owned(), Some(strings(args)), false);
+    let foreground = ("foreground".to_owned(), None, false);
+
+    assert_eq!(case(&[]), service(&[]));
+    assert_eq!(case(&["gateway", "run"]), service(&["gateway", "run"]));
+    assert_eq!(case(&["sleep", "5"]), service(&["sleep", "5"]));
+    assert_eq!(case(&["--version"]), service(&["--version"]));
+    // The TUI flags of a hermes invocation.
+    assert_eq!(case(&["--tui"]), foreground);
+    assert_eq!(case(&["chat", "-T"]), foreground);
+    assert_eq!(case(&["hermes", "--tui"]), foreground);
+    assert_eq!(case(&["/usr/local/bin/hermes", "-T"]), foreground);
+    // ... not of another program, nor after "--".
+    assert_eq!(
+        case(&["sh", "-c", "echo --tui"]),
+        service(&["sh", "-c", "echo --tui"])
+    );
+    assert_eq!(
+        case(&["chat", "--", "--tui"]),
+        service(&["chat", "--", "--tui"])
+    );
+    // HERMES_TUI, any case.
+    set_env(&c, "HERMES_TUI", Some("YES"));
+    assert_eq!(case(&[]), foreground);
+    set_env(&c, "HERMES_TUI", Some("0"));
+    assert_eq!(case(&[]), service(&[]));
+    set_env(&c, "HERMES_TUI", None);
+    // A dashboard-only container.
+    assert_eq!(
+        case(&["dashboard"]),
+        ("service".to_owned(), Some(strings(&["dashboard"])), true)
+    );
+    assert!(case(&["hermes", "dashboard", "--port", "1"]).2);
+    assert!(!case(&["gateway", "dashboard"]).2);
+    // Arguments reach main-hermes exactly.
+    let tricky = [
+        "chat",
+        "-q",
+        "it's a \"test\"\nline two $HOME `id` \\ 'x'",
+        "",
+        " spaced ",
+        "*",
+    ];
+    assert_eq!(case(&tricky), service(&tricky));
+    assert_eq!(
+        owner_mode(&c, "/run/hermes"),
+        (0, 0, 0o755),
+        "root's state directory"
+    );
+    assert_eq!(owner_mode(&c, "/run/hermes/main-args"), (0, 0, 0o600));
+
+    // A terminal on stdin: whatever the command, it stays in the foreground.
+    run_hook_on_a_terminal(&c, &[]);
+    assert_eq!(main_mode(&c), "foreground");
+    run_hook_on_a_terminal(&c, &["bash"]);
+    assert_eq!(main_mode(&c), "foreground");
+
+    // Not started by rc.init with hermes-cmd: foreground, said so.
+    let out = root(
+        &c,
+        &[
+            "/bin/sh",
+            "-c",
+            "/usr/local/libexec/hermes-stage2-hook; exit $?",
+            "rc.init",
+            "top",
+            "gateway",
+            "run",
+        ],
+    );
+    out.assert_success();
+    assert_eq!(main_mode(&c), "foreground");
+    assert!(out.stderr.contains("hermes-cmd not found"), "{out:?}");
+}
+
+#[test]
+fn main_wrapper_routes_arguments_and_drops_to_hermes() {
+    if skip_unless_root("main_wrapper_routes_arguments_and_drops_to_hermes") {
+        return;
+    }
+    let c = boot();
+    install(
+        &c,
+        "/usr/local/sbin/hermes",
+        "#!/bin/sh\necho \"hermes uid=$(id -u) home=$HOME hermes_home=$HERMES_HOME\"\n\
+         printf '[%s]' \"$@\"; echo\nexit 3\n",
+    );
+    let wrap = |user: User, args: &[&str]| {
+        let mut argv = vec![WRAPPER];
+        argv.extend_from_slice(args);
+        c.run_as(user, &argv, &[], None)
+    };
+    let hermes_ran = |out: &Output, args: &str| {
+        out.assert_code(3);
+        assert_eq!(
+            out.stdout,
+            format!("hermes uid=10000 home=/opt/data hermes_home=/opt/data\n{args}\n"),
+            "{out:?}"
+        );
+    };
+    hermes_ran(&wrap(User::Root, &[]), "[]");
+    hermes_ran(&wrap(User::Root, &["gateway", "run"]), "[gateway][run]");
+    hermes_ran(&wrap(User::Root, &["--tui"]), "[--tui]");
+    hermes_ran(&wrap(User::Root, &["hermes", "chat"]), "[chat]");
+    hermes_ran(
+        &wrap(User::Root, &["no-such-program", "x"]),
+        "[no-such-program][x]",
+    );
+    // `true` is a program on PATH, not the shell's builtin.
+    let out = wrap(User::Root, &["true"]);
+    assert_eq!((out.code, out.stdout.as_str()), (Some(0), ""), "{out:?}");
+    let out = wrap(User::Root, &["sh", "-c", "id -u; exit 9"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(9), "10000\n"),
+        "{out:?}"
+    );
+    let out = wrap(User::Root, &["/bin/sh", "-c", "id -G"]);
+    assert_eq!(out.assert_success().stdout, "10000\n");
+    // hermes itself runs it as it is.
+    let out = wrap(User::Hermes, &["sh", "-c", "id -u"]);
+    assert_eq!(out.assert_success().stdout, "10000\n");
+}
+
+// --- 02-reconcile-profiles ---------------------------------------------------------
+
+#[test]
+fn reconcile_step_drops_to_hermes_and_runs_hermes_s6_reconcile() {
+    if skip_unless_root("reconcile_step_drops_to_hermes_and_runs_hermes_s6_reconcile") {
+        return;
+    }
+    let c = with_env(&[("GREETING", "hello")]);
+    // hermes-s6 earlier on PATH: records how it was called.
+    install(
+        &c,
+        "/usr/local/sbin/hermes-s6",
+        "#!/bin/sh\n{\n  echo \"ids=$(id -u) $(id -G)\"\n  echo \"args=$*\"\n  echo \"pwd=$(pwd)\"\n  \
+         echo \"home=$HOME hermes_home=$HERMES_HOME greeting=${GREETING-unset}\"\n\
+         } >/tmp/reconcile.call\necho 'profile alpha: registered'\n\
+         exit \"$(cat /tmp/reconcile.exit 2>/dev/null || echo 0)\"\n",
+    );
+    let out = root(&c, &[RECONCILE]);
+    out.assert_success();
+    assert!(
+        out.stdout
+            .contains("02-reconcile-profiles: profile alpha: registered"),
+        "{out:?}"
+    );
+    assert_eq!(
+        read(&c, "/tmp/reconcile.call"),
+        "ids=10000 10000\nargs=reconcile\npwd=/opt/data\n\
+         home=/opt/data hermes_home=/opt/data greeting=hello\n"
+    );
+
+    // A problem with some profiles never stops the boot; a reconciler that
+    // cannot work at all does.
+    for (code, boot_goes_on) in [
+        (65, true),
+        (78, true),
+        (70, true),
+        (1, true),
+        (2, false),
+        (69, false),
+        (77, false),
+    ] {
+        c.write_file("/tmp/reconcile.exit", code.to_string(), 0o644);
+        let out = root(&c, &[RECONCILE]);
+        if boot_goes_on {
+            out.assert_success();
+            assert!(out.stderr.contains("the boot goes on"), "{code}: {out:?}");
+        } else {
+            out.assert_code(1);
+            assert!(out.stderr.contains("failed as a whole"), "{code}: {out:?}");
+        }
+    }
+
+    // A dashboard-only container does not reconcile.
+    remove(&c, "/tmp/reconcile.call");
+    install(&c, "/run/hermes/dashboard-only", "");
+    let out = root(&c, &[RECONCILE]);
+    out.assert_success();
+    assert!(out.stdout.contains("dashboard-only container"), "{out:?}");
+    assert!(!exists(&c, "/tmp/reconcile.call"));
+}
+
+#[test]
+fn reconcile_step_fails_loudly_when_the_helper_is_unusable() {
+    if skip_unless_root("reconcile_step_fails_loudly_when_the_helper_is_unusable") {
+        return;
+    }
+    let c = boot();
+    // Setuid ignored: allowPrivilegeEscalation: false, no-new-privileges.
+    let out = c.exec(User::Root, &[RECONCILE]).no_new_privs().output();
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("cannot become root")
+            && out.stderr.contains("allowPrivilegeEscalation"),
+        "{out:?}"
+    );
+    // Wrong mode.
+    fs::set_permissions(c.host_path(HELPER_PATH), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = root(&c, &[RECONCILE]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("mode 4750 (it is uid 0, group hermes, mode 755)"),
+        "{out:?}"
+    );
+    // Missing.
+    fs::remove_file(c.host_path(HELPER_PATH)).unwrap();
+    let out = root(&c, &[RECONCILE]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("hermes-s6-helper is missing"),
+        "{out:?}"
+    );
+}
+
+// --- failures stop the boot ------------------------------------------------------
+
+fn boot_failure(opts: Options) -> String {
+    let result = panic::catch_unwind(AssertUnwindSafe(|| with_assets(opts)));
+    let payload = result.expect_err("the boot should have failed");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_failing_cont_init_script_fails_the_boot_loudly() {
+    if skip_unless_root("a_failing_cont_init_script_fails_the_boot_loudly") {
+        return;
+    }
+    let message = boot_failure(Options {
+        container_env: vec![("HERMES_UID".into(), "abc".into())],
+        ..Options::default()
+    });
+    assert!(
+        message
+            .contains("boot 1 failed: cont-init script /etc/cont-init.d/01-hermes-setup exited 1")
+            && message.contains("HERMES_UID='abc' is not a valid id"),
+        "{message}"
+    );
+    let message = boot_failure(Options {
+        helper_mode: 0o750,
+        ..Options::default()
+    });
+    assert!(
+        message.contains("cont-init script /etc/cont-init.d/02-reconcile-profiles exited 1")
+            && message.contains("must be owned by root, group hermes, mode 4750"),
+        "{message}"
+    );
+}
+
+// --- the whole boot, with the real reconciler ----------------------------------------
+
+#[test]
+#[ignore = "needs the frontend's `hermes-s6 reconcile`, not committed yet; \
+            remove this attribute once it is (run it meanwhile with --ignored)"]
+fn full_boot_reconciles_profiles() {
+    if skip_unless_root("full_boot_reconciles_profiles") {
+        return;
+    }
+    let mut c = boot();
+    let out = c.sh(
+        User::Hermes,
+        "mkdir -p profiles/alpha profiles/beta && touch profiles/alpha/SOUL.md profiles/beta/SOUL.md \
+         && echo '{\"desired_state\": \"running\"}' >profiles/alpha/gateway_state.json \
+         && echo '{\"desired_state\": \"stopped\"}' >profiles/beta/gateway_state.json",
+    );
+    out.assert_success();
+    c.restart();
+    let reconcile = c.boot_log().last().unwrap();
+    assert_eq!(reconcile.script, RECONCILE);
+    assert!(
+        reconcile.success() && !reconcile.stderr.contains("warning"),
+        "{reconcile:?}"
+    );
+    for profile in ["default", "alpha", "beta"] {
+        assert!(
+            is_real_dir(&c, &format!("{SCAN_DIR}/gateway-{profile}")),
+            "gateway-{profile} registered"
+        );
+    }
+    c.wait_for(Duration::from_secs(10), "gateway-alpha up", || {
+        svstat(&c, "/run/service/gateway-alpha", "up") == "true"
+    });
+    assert_eq!(svstat(&c, "/run/service/gateway-beta", "up"), "false");
+    let boot_log = fs::read_to_string(c.volume().join("logs/container-boot.log")).unwrap();
+    assert!(boot_log.contains("profile=alpha"), "{boot_log}");
+}
+
+// --- the static checks ------------------------------------------------------------
+
+#[test]
+fn docker_check_passes() {
+    let has = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("hadolint") || !has("shellcheck") {
+        eprintln!(
+            "\n{bar}\nSKIPPED: docker_check_passes needs hadolint and shellcheck \
+             (./check installs them)\n{bar}",
+            bar = "!".repeat(72)
+        );
+        return;
+    }
+    let out = Command::new(Path::new(DOCKER_DIR).join("check"))
+        .output()
+        .expect("cannot run docker/check");
+    assert!(
+        out.status.success(),
+        "docker/check failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
