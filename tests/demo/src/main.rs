@@ -1,0 +1,250 @@
+//! hermes-s6-demo: the product at work in an emulated Hermes container (a
+//! real s6 tree, the real setuid helper, the shipped cont-init scripts),
+//! narrated step by step with the real commands. Every step checks that s6
+//! did what the narration says; the exit code is non-zero if one did not.
+//!
+//! `hermes-s6-demo` runs the story; `hermes-s6-demo shell` leaves you in a
+//! shell as the hermes user inside the container instead. Both need root
+//! (to build the namespaces) and tear everything down at the end.
+
+use hermes_s6_emu::{Container, Options, Output, User};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn main() {
+    if hermes_s6_emu::skip_unless_root("hermes-s6-demo") {
+        eprintln!("demo: run it as root: it builds Linux namespaces to emulate the container");
+        std::process::exit(1);
+    }
+    let shell = std::env::args().nth(1).as_deref() == Some("shell");
+    let mut demo = Demo::new();
+    let code = if shell { demo.shell() } else { demo.story() };
+    std::process::exit(code);
+}
+
+struct Demo {
+    c: Option<Container>,
+    color: bool,
+    failures: Vec<String>,
+    started: Instant,
+}
+
+impl Demo {
+    fn new() -> Demo {
+        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let mut demo = Demo { c: None, color, failures: Vec::new(), started: Instant::now() };
+        demo.say("booting the emulated container: PID 1 s6-svscan, /run on tmpfs, /opt/data volume, cont-init scripts");
+        let c = Container::boot_with(Options {
+            cont_init: true,
+            syslog: true,
+            container_env: vec![("HERMES_HOME".into(), "/opt/data".into())],
+            ..Options::default()
+        });
+        for run in c.boot_log() {
+            let code = run.code.map_or("?".into(), |c| c.to_string());
+            demo.say(&format!("  cont-init {} -> exit {code}", run.script));
+        }
+        demo.c = Some(c);
+        demo
+    }
+
+    fn c(&self) -> &Container {
+        self.c.as_ref().expect("container")
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+
+    fn heading(&self, text: &str) {
+        println!("\n{}", self.paint("1;36", &format!("== {text}")));
+    }
+
+    fn say(&self, text: &str) {
+        println!("{text}");
+    }
+
+    /// Runs a command as `user` in the container, showing it and its output.
+    fn run(&self, user: User, cmd: &str) -> Output {
+        let prompt = if user == User::Root { "#" } else { "$" };
+        println!("{}", self.paint("1", &format!("{} {prompt} {cmd}", user.name())));
+        let out = self.c().run_as(user, &["sh", "-c", cmd], &[("HERMES_HOME", "/opt/data")], None);
+        for line in out.stdout.lines().chain(out.stderr.lines()) {
+            println!("    {line}");
+        }
+        if out.code != Some(0) {
+            let code = out.code.map_or("signal".into(), |c| c.to_string());
+            println!("    {}", self.paint("2", &format!("(exit {code})")));
+        }
+        out
+    }
+
+    /// Records whether what s6 shows matches the narration.
+    fn check(&mut self, what: &str, ok: bool) {
+        if ok {
+            println!("  {} {what}", self.paint("32", "ok"));
+        } else {
+            println!("  {} {what}", self.paint("1;31", "NOT AS NARRATED:"));
+            self.failures.push(what.to_owned());
+        }
+    }
+
+    /// s6's own view of a slot, as root: (up, pid).
+    fn svstat(&self, profile: &str) -> (bool, i64) {
+        let slot = format!("/run/service/gateway-{profile}");
+        let out = self.c().run_as(User::Root, &["s6-svstat", "-o", "up,pid", &slot], &[], None);
+        let mut fields = out.stdout.split_whitespace();
+        (fields.next() == Some("true"), fields.next().and_then(|p| p.parse().ok()).unwrap_or(-1))
+    }
+
+    fn wait(&self, what: &str, mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!("    (gave up waiting for {what})");
+        false
+    }
+
+    fn wait_up(&self, profile: &str) -> i64 {
+        let mut pid = -1;
+        self.wait(&format!("gateway-{profile} up"), || {
+            let (up, p) = self.svstat(profile);
+            pid = p;
+            up && p > 0
+        });
+        pid
+    }
+
+    /// Names, owners and modes under /run/service, and s6's view of each slot.
+    fn tree(&self) -> String {
+        let script = "find /run/service -printf '%p %u:%g %m %y\\n' | sort; \
+                      for d in /run/service/*; do s6-svstat -o up,pid,wantedup \"$d\"; done";
+        self.c().run_as(User::Root, &["sh", "-c", script], &[], None).stdout
+    }
+
+    fn story(&mut self) -> i32 {
+        self.heading("1. Three profiles; two gateways started by the hermes user");
+        self.run(
+            User::Hermes,
+            "for p in alpha beta gamma; do mkdir -p /opt/data/profiles/$p && touch /opt/data/profiles/$p/SOUL.md; done; ls /opt/data/profiles",
+        );
+        self.run(User::Hermes, "hermes-s6 gateway start -p alpha");
+        self.run(User::Hermes, "hermes-s6 gateway start -p beta");
+        let alpha = self.wait_up("alpha");
+        let beta = self.wait_up("beta");
+        self.check("s6 reports alpha and beta up", alpha > 0 && beta > 0);
+        let who = self.run(User::Root, &format!("ps -o user=,pid=,args= -p {alpha}"));
+        self.check("the gateway runs as hermes, not root", who.stdout.trim_start().starts_with("hermes"));
+        self.run(User::Hermes, "hermes-s6 gateway status --all");
+
+        self.heading("2. A gateway crashes: s6 brings it back");
+        self.run(User::Root, &format!("kill -KILL {alpha}    # simulate a crash"));
+        let back = self.wait("a new alpha", || {
+            let (up, pid) = self.svstat("alpha");
+            up && pid > 0 && pid != alpha
+        });
+        self.check("alpha is back with a new pid", back);
+        let status = self.run(User::Hermes, "hermes-s6 gateway status -p alpha --json");
+        let counted = status.stdout.replace(' ', "").contains("\"restarts\":1");
+        self.check("the restart is counted", counted);
+
+        self.heading("3. One gateway stopped, one restarted");
+        self.run(User::Hermes, "hermes-s6 gateway stop -p beta");
+        let stopped = self.wait("beta down", || !self.svstat("beta").0);
+        self.check("beta is down and stays down", stopped);
+        let before = self.svstat("alpha").1;
+        self.run(User::Hermes, "hermes-s6 gateway restart -p alpha");
+        let restarted = self.wait("alpha with a new pid", || {
+            let (up, pid) = self.svstat("alpha");
+            up && pid > 0 && pid != before
+        });
+        self.check("alpha restarted with a new pid", restarted);
+        self.run(User::Hermes, "hermes-s6 gateway status --all");
+
+        self.heading("4. docker restart: /run is wiped, reconcile brings back exactly what was running");
+        self.c.as_mut().expect("container").restart();
+        self.say("(container restarted; cont-init ran again)");
+        let alpha_up = self.wait_up("alpha") > 0;
+        self.check("alpha (was running) is up again", alpha_up);
+        self.check("beta (was stopped) is not running", !self.svstat("beta").0);
+        self.run(User::Hermes, "tail -n 4 /opt/data/logs/container-boot.log");
+        self.run(User::Hermes, "hermes-s6 gateway status --all");
+
+        self.heading("5. A crash-looping gateway is capped instead of restarting forever");
+        self.run(
+            User::Hermes,
+            "mkdir -p /opt/data/profiles/broken && touch /opt/data/profiles/broken/SOUL.md && echo crash_after_ms=0 > /opt/data/profiles/broken/standin.conf",
+        );
+        self.run(User::Hermes, "hermes-s6 gateway start -p broken");
+        let record = self.c().host_path("/run/service/gateway-broken/crash-loop");
+        let capped = self.wait("the crash-loop cap", || record.exists());
+        self.check("s6 stopped restarting it after 5 fast failures", capped);
+        self.run(User::Hermes, "cat /run/service/gateway-broken/crash-loop");
+
+        self.heading("6. Refusals, as the hermes user: nothing changes");
+        self.c().add_service("main-hermes", "#!/bin/sh\nexec sleep 100000\n", None);
+        let before = self.tree();
+        let name = self.run(User::Hermes, "/usr/libexec/hermes-s6-helper start '../main-hermes'");
+        self.check("a malicious profile name is refused (65)", name.code == Some(65));
+        let svc = self.run(User::Hermes, "s6-svc -d /run/service/main-hermes");
+        self.check("hermes cannot control main-hermes with s6 directly", svc.code != Some(0));
+        let other = self.run(User::Hermes, "/usr/libexec/hermes-s6-helper stop main-hermes");
+        self.check("the helper only ever forms gateway-<profile>: no such slot (66)", other.code == Some(66));
+        let plant = self.run(User::Hermes, "mkdir /run/service/evil && echo 'id > /tmp/pwned' > /run/service/evil/run");
+        self.check("hermes cannot plant a service in /run/service", plant.code != Some(0));
+        let unchanged = self.tree() == before;
+        self.check("the scan dir and every service are exactly as before", unchanged);
+
+        self.heading("7. The audit trail of every privileged call (syslog, authpriv)");
+        for record in self.c().syslog_records() {
+            println!("    {record}");
+        }
+
+        self.heading("8. Teardown");
+        let namespace = self.c().pid_namespace();
+        self.c = None;
+        self.check("no process of the container survives, no mount is left", namespace.processes().is_empty());
+        self.finish()
+    }
+
+    fn shell(&mut self) -> i32 {
+        self.run(
+            User::Hermes,
+            "for p in alpha beta; do mkdir -p /opt/data/profiles/$p && touch /opt/data/profiles/$p/SOUL.md; done; hermes-s6 gateway start -p alpha",
+        );
+        self.heading("A shell as hermes inside the emulated container. Try:");
+        for hint in [
+            "hermes-s6 gateway status --all",
+            "hermes-s6 gateway start -p beta; hermes-s6 gateway stop -p alpha",
+            "hermes-s6 doctor",
+            "/usr/libexec/hermes-s6-helper start '../x'      # refused",
+            "mkdir /run/service/evil                        # refused",
+            "exit                                           # tears everything down",
+        ] {
+            println!("    {hint}");
+        }
+        let shell = self.c().exec(User::Hermes, &["/bin/bash", "--norc", "-i"]);
+        let mut cmd = shell.env("HERMES_HOME", "/opt/data").env("PS1", "hermes@container:\\w$ ").command();
+        let status = cmd.status();
+        self.c = None;
+        println!("container torn down");
+        status.map_or(1, |s| s.code().unwrap_or(1))
+    }
+
+    fn finish(&self) -> i32 {
+        let secs = self.started.elapsed().as_secs_f64();
+        if self.failures.is_empty() {
+            println!("\n{} (in {secs:.1} s)", self.paint("1;32", "Every step behaved as narrated."));
+            return 0;
+        }
+        let summary = format!("{} step(s) did not behave as narrated:", self.failures.len());
+        println!("\n{} {:?}", self.paint("1;31", &summary), self.failures);
+        1
+    }
+}
