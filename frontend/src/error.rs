@@ -183,6 +183,9 @@ pub enum PrivilegeBlock {
     NosuidMount { path: PathBuf, mount_point: PathBuf },
     /// The helper runs as root but refused this caller.
     NotAuthorized,
+    /// The helper did not run as root although nothing known blocks its
+    /// setuid bit (a tracer attached, or a security policy).
+    SetuidIgnored,
 }
 
 impl fmt::Display for PrivilegeBlock {
@@ -201,6 +204,9 @@ impl fmt::Display for PrivilegeBlock {
                 "{} lies on {}, which is mounted nosuid; install the helper on a filesystem mounted without nosuid",
                 path.display(),
                 mount_point.display()
+            ),
+            Self::SetuidIgnored => f.write_str(
+                "the helper's setuid bit was not honored although it is installed setuid root and no_new_privs is off (a tracer attached, or a security module); run it without a debugger or tracer",
             ),
             Self::NotAuthorized => f.write_str(
                 "this user may not control gateways; run as the hermes user (or another member of group hermes) or as root",

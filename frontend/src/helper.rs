@@ -264,6 +264,12 @@ pub fn interpret(
         return Err(match code {
             77 => match diagnose() {
                 Some(cause) => Error::HelperNotPrivileged { cause, message },
+                // The helper says whether it failed to become root or
+                // refused the caller.
+                None if message.contains("not running as root") => Error::HelperNotPrivileged {
+                    cause: PrivilegeBlock::SetuidIgnored,
+                    message,
+                },
                 None => Error::HelperNotPrivileged {
                     cause: PrivilegeBlock::NotAuthorized,
                     message,
@@ -302,7 +308,18 @@ pub fn interpret(
     Ok(outcomes)
 }
 
+/// Reasons whose exit code is known from the helper's contract, for the
+/// failures after the first (the helper exits with the first one's code
+/// only).
+const KNOWN_REASONS: [(&str, u8); 2] = [("slot already exists", 73), ("no such slot", 66)];
+
 fn profile_error(op: HelperOp, profile: &ProfileName, code: Option<u8>, reason: &str) -> Error {
+    let code = code.or_else(|| {
+        KNOWN_REASONS
+            .iter()
+            .find(|(start, _)| reason.starts_with(start))
+            .map(|(_, code)| *code)
+    });
     match code {
         Some(66) => Error::GatewayNotRegistered {
             profile: profile.clone(),
@@ -511,6 +528,39 @@ mod tests {
     }
 
     #[test]
+    fn later_failures_with_a_known_reason_get_their_code() {
+        let ps = profiles(&["a", "b", "c"]);
+        let stderr = "hermes-s6-helper: register a: slot already exists; nothing changed\n\
+                      hermes-s6-helper: register b: slot already exists; nothing changed\n\
+                      hermes-s6-helper: register c: publishing the slot: EIO\n";
+        let out = interpret(
+            HelperOp::Register,
+            &ps,
+            HelperExit::Code(73),
+            stderr,
+            no_diagnosis,
+        )
+        .unwrap();
+        assert!(matches!(out[0].1, Err(Error::AlreadyRegistered { .. })));
+        assert!(matches!(out[1].1, Err(Error::AlreadyRegistered { .. })));
+        assert!(matches!(
+            out[2].1,
+            Err(Error::HelperFailed { code: None, .. })
+        ));
+        let stderr = "hermes-s6-helper: start a: supervise is a symlink\n\
+                      hermes-s6-helper: start b: no such slot: register the profile first\n";
+        let out = interpret(
+            HelperOp::Start,
+            &ps,
+            HelperExit::Code(78),
+            stderr,
+            no_diagnosis,
+        )
+        .unwrap();
+        assert!(matches!(out[1].1, Err(Error::GatewayNotRegistered { .. })));
+    }
+
+    #[test]
     fn passes_the_helpers_code_through() {
         let ps = profiles(&["work"]);
         let stderr = "hermes-s6-helper: stop work: internal error: out of memory\n";
@@ -573,8 +623,30 @@ mod tests {
         assert!(line.contains("allowPrivilegeEscalation"), "{line}");
         assert!(line.contains("not running as root"), "{line}");
 
-        let err =
-            interpret(HelperOp::Start, &ps, HelperExit::Code(77), "", no_diagnosis).unwrap_err();
+        let err = interpret(
+            HelperOp::Start,
+            &ps,
+            HelperExit::Code(77),
+            "hermes-s6-helper: not running as root: the setuid bit was not honored\n",
+            no_diagnosis,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::HelperNotPrivileged {
+                cause: PrivilegeBlock::SetuidIgnored,
+                ..
+            }
+        ));
+        let err = interpret(
+            HelperOp::Start,
+            &ps,
+            HelperExit::Code(77),
+            "hermes-s6-helper: uid 10001 is not in group hermes\n",
+            no_diagnosis,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not in group hermes"), "{err}");
         assert!(matches!(
             err,
             Error::HelperNotPrivileged {
@@ -736,5 +808,33 @@ mod tests {
         let err = missing.rescan().unwrap_err();
         assert!(matches!(err, Error::HelperMissing { .. }));
         assert!(err.to_string().contains("HERMES_S6_HELPER"));
+    }
+
+    #[test]
+    fn batches_beyond_4096_profiles_per_call() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("helper");
+        let log = dir.path().join("calls");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$1 $(($# - 1))\" >> '{}'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let names: Vec<ProfileName> = (0..MAX_PROFILES_PER_CALL + 5)
+            .map(|i| ProfileName::new(&format!("p{i}")).unwrap())
+            .collect();
+        let outcomes = Helper::new(&script)
+            .run(HelperOp::Register, &names)
+            .unwrap();
+        assert_eq!(outcomes.len(), names.len());
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "register 4096\nregister 5\n"
+        );
     }
 }

@@ -7,6 +7,9 @@
 //! is the API the Hermes CLI uses; the `hermes-s6` binary is a thin layer
 //! over it.
 //!
+//! At boot, [`reconcile::reconcile`] re-creates every profile's slot from
+//! the persistent volume (the `hermes-s6 reconcile` command).
+//!
 //! Start with [`Config::from_env`], pick a backend with
 //! [`detect_service_manager`] and [`service_manager`] (or build
 //! [`S6Manager`] directly), and drive it through [`ServiceManager`].
@@ -19,6 +22,8 @@ pub mod error;
 pub mod helper;
 pub mod manager;
 pub mod profile;
+#[cfg(unix)]
+pub mod reconcile;
 pub mod s6;
 #[cfg(unix)]
 pub mod state;

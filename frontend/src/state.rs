@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, openat, renameat};
+use nix::fcntl::{OFlag, RenameFlags, openat, renameat, renameat2};
 use nix::libc;
 use nix::sys::stat::{Mode, fstat};
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, geteuid, unlinkat};
@@ -29,7 +29,7 @@ use crate::profile::ProfileName;
 use crate::time::iso8601_utc_micros;
 
 /// Largest state file read; anything bigger is treated as corrupt.
-const MAX_STATE_FILE: u64 = 1 << 20;
+pub(crate) const MAX_STATE_FILE: u64 = 1 << 20;
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The lifecycle intent recorded by `start`, `stop` and `restart`, read back
@@ -113,7 +113,7 @@ pub fn read_state_summary(path: &Path) -> Result<Option<StateSummary>, String> {
     }))
 }
 
-fn read_regular_file(file: File) -> io::Result<Vec<u8>> {
+pub(crate) fn read_regular_file(file: File) -> io::Result<Vec<u8>> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(
@@ -202,6 +202,11 @@ impl ProfileDir {
         &self.path
     }
 
+    /// The directory's descriptor, for `*at()` calls relative to it.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.fd)
+    }
+
     /// Records `desired_state` and `updated_at` in `gateway_state.json`,
     /// keeping every other key. A corrupt, unreadable or non-object file is
     /// replaced; a symlinked one is refused.
@@ -216,6 +221,40 @@ impl ProfileDir {
             .expect("a JSON map always serializes");
         bytes.push(b'\n');
         self.replace_file(STATE_FILE, &bytes)
+    }
+
+    /// Creates `gateway_state.json` holding `state`, unless one exists:
+    /// written to a temporary file, then renamed into place without
+    /// replacing anything. `Ok(false)` when a state file (or anything else
+    /// by that name) is there already.
+    pub fn create_state(&self, state: &Map<String, Value>) -> Result<bool, Error> {
+        let target = self.path.join(STATE_FILE);
+        let mut bytes = serde_json::to_vec_pretty(&Value::Object(state.clone()))
+            .expect("a JSON map always serializes");
+        bytes.push(b'\n');
+        let tmp_name = temp_name(STATE_FILE);
+        let file = self.create_exclusive(&tmp_name)?;
+        let written = self.fill_and_hand_over(file, &bytes).and_then(|()| {
+            renameat2(
+                &self.fd,
+                tmp_name.as_str(),
+                &self.fd,
+                STATE_FILE,
+                RenameFlags::RENAME_NOREPLACE,
+            )
+            .map_err(io::Error::from)
+        });
+        match written {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                let _ = unlinkat(&self.fd, tmp_name.as_str(), UnlinkatFlags::NoRemoveDir);
+                if e.raw_os_error() == Some(libc::EEXIST) {
+                    Ok(false)
+                } else {
+                    Err(Error::io("write", &target, e))
+                }
+            }
+        }
     }
 
     /// Writes the planned-stop marker atomically.
@@ -269,13 +308,7 @@ impl ProfileDir {
     /// the lifecycle commands must stay fast.
     fn replace_file(&self, name: &str, contents: &[u8]) -> Result<(), Error> {
         let target = self.path.join(name);
-        let tmp_name = format!(
-            ".{name}.{}.{}.tmp",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos())
-        );
+        let tmp_name = temp_name(name);
         let file = self.create_exclusive(&tmp_name)?;
         let written = self.fill_and_hand_over(file, contents).and_then(|()| {
             renameat(&self.fd, tmp_name.as_str(), &self.fd, name).map_err(io::Error::from)
@@ -324,15 +357,28 @@ impl ProfileDir {
     }
 }
 
+/// A dot-prefixed temporary name next to `name`, unique enough for one
+/// writer at a time per process.
+fn temp_name(name: &str) -> String {
+    format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    )
+}
+
 fn unsafe_or_io(errno: Errno, path: &Path, action: &'static str) -> Error {
     match errno {
         Errno::ELOOP => Error::UnsafePath {
             path: path.to_path_buf(),
             reason: "it is a symbolic link",
         },
+        // O_NOFOLLOW with O_DIRECTORY reports a symbolic link as ENOTDIR.
         Errno::ENOTDIR => Error::UnsafePath {
             path: path.to_path_buf(),
-            reason: "it is not a directory",
+            reason: "it is a symbolic link or not a directory",
         },
         other => Error::io(action, path, other.into()),
     }
@@ -584,6 +630,33 @@ mod tests {
         let mut file = profile_dir.create_exclusive(".probe.tmp").unwrap();
         file.write_all(b"new").unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn creates_a_state_file_only_when_there_is_none() {
+        let (dir, config) = home();
+        let profile_dir = ProfileDir::open(&config, &work()).unwrap();
+        let mut state = Map::new();
+        state.insert("gateway_state".into(), "running".into());
+        assert!(profile_dir.create_state(&state).unwrap());
+        let path = dir.path().join("profiles/work/gateway_state.json");
+        assert_eq!(
+            read_json(&path),
+            serde_json::json!({"gateway_state": "running"})
+        );
+        state.insert("gateway_state".into(), "stopped".into());
+        assert!(!profile_dir.create_state(&state).unwrap());
+        assert_eq!(read_json(&path)["gateway_state"], "running");
+        // A dangling symlink by that name is kept too, its target not created.
+        std::fs::remove_file(&path).unwrap();
+        symlink(dir.path().join("target.json"), &path).unwrap();
+        assert!(!profile_dir.create_state(&state).unwrap());
+        assert!(!dir.path().join("target.json").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("profiles/work"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["gateway_state.json"]);
     }
 
     #[test]

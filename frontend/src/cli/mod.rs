@@ -7,7 +7,7 @@
 //! hermes-s6 gateway status [-p <profile> | --all] [--json]
 //! hermes-s6 profile register <profile> [--down]
 //! hermes-s6 profile unregister <profile>
-//! hermes-s6 reconcile [--dry-run] [--json]
+//! hermes-s6 reconcile [--dry-run] [--json] [--container-command <words>]
 //! hermes-s6 doctor [--json]
 //! ```
 //!
@@ -15,6 +15,7 @@
 //! selects: `default`, or `<name>` when it points at `…/profiles/<name>`.
 
 mod doctor;
+mod reconcile;
 pub mod render;
 
 use std::ffi::OsString;
@@ -61,13 +62,21 @@ pub enum Command {
         action: ProfileCommand,
     },
     /// Re-create gateway slots from the persistent volume (boot time)
+    #[command(
+        after_help = "Environment: HERMES_HOME (the volume), HERMES_CONTAINER_CMD (the container's command, when --container-command is not given), HERMES_GATEWAY_NO_SUPERVISE (truthy: a `gateway run` container is not seeded), GATEWAY_MULTIPLEX_PROFILES (truthy: named profiles are registered, never started).\n\nExit 0 when the boot can proceed; per-profile problems are reported on stderr. Non-zero when the helper cannot be used (72 missing, 77 not privileged) or s6-svscan is not running (69)."
+    )]
     Reconcile {
-        /// Print what would be done without doing it
+        /// Print what would be done without changing anything
         #[arg(long)]
         dry_run: bool,
-        /// Print a JSON document
+        /// Print a JSON document (schema hermes-s6.reconcile/1)
         #[arg(long)]
         json: bool,
+        /// The container's command, as words separated by spaces (default:
+        /// $HERMES_CONTAINER_CMD). `gateway run` seeds a running root
+        /// gateway when it has no state file; `dashboard` reconciles nothing.
+        #[arg(long, value_name = "WORDS", allow_hyphen_values = true)]
+        container_command: Option<String>,
     },
     /// Check that gateways can be controlled from here
     Doctor {
@@ -128,6 +137,8 @@ pub struct Context {
     pub style: Style,
     /// Reads `profile register`'s environment payload.
     pub read_env_payload: fn() -> Result<ExtraEnv, Error>,
+    /// Reads the environment variables `reconcile` honours.
+    pub env: fn(&str) -> Option<OsString>,
 }
 
 impl Context {
@@ -141,6 +152,7 @@ impl Context {
                 std::env::var_os("NO_COLOR").as_deref(),
             ),
             read_env_payload: env_payload_from_stdin,
+            env: |name| std::env::var_os(name),
         }
     }
 
@@ -226,7 +238,18 @@ fn dispatch(
                 Ok(exit::OK)
             }
         },
-        Command::Reconcile { .. } => Err(Error::NotImplemented { what: "reconcile" }),
+        Command::Reconcile {
+            dry_run,
+            json,
+            container_command,
+        } => reconcile::run(
+            context,
+            dry_run,
+            json,
+            container_command.as_deref(),
+            out,
+            err,
+        ),
         Command::Doctor { json } => doctor::run(context, json, out),
     }
 }

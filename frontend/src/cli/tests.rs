@@ -37,6 +37,7 @@ impl Scratch {
                 service_manager: ServiceManagerKind::S6,
                 style: Style::default(),
                 read_env_payload: || Ok(ExtraEnv::empty()),
+                env: |_| None,
             },
         }
     }
@@ -122,11 +123,174 @@ fn an_invalid_profile_name_exits_65_before_anything_runs() {
 }
 
 #[test]
-fn reconcile_is_not_implemented_yet() {
+fn reconcile_dry_run_changes_nothing_and_runs_no_helper() {
     let s = Scratch::new("exit 0");
-    let (code, _, err) = s.run(&["reconcile", "--dry-run", "--json"]);
-    assert_eq!(code, 70);
-    assert_eq!(err, "hermes-s6: reconcile is not implemented yet\n");
+    let home = s.real_profile("work");
+    std::fs::write(
+        home.join("gateway_state.json"),
+        r#"{"desired_state":"running"}"#,
+    )
+    .unwrap();
+    std::fs::write(home.join("gateway.pid"), "42").unwrap();
+    let (code, out, err) = s.run(&["reconcile", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("work: would start (desired_state running; would remove gateway.pid)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("default: would register down (no recorded state)"),
+        "{out}"
+    );
+    assert!(out.ends_with("(dry run: nothing changed)\n"), "{out}");
+    assert!(s.calls().is_empty());
+    assert!(home.join("gateway.pid").exists());
+    assert!(!s.context.config.hermes_home.join("logs").exists());
+}
+
+#[test]
+fn reconcile_makes_one_helper_call_per_step() {
+    let s = Scratch::new("exit 0");
+    for name in ["b", "a", "c"] {
+        s.real_profile(name);
+    }
+    std::fs::write(
+        s.context
+            .config
+            .hermes_home
+            .join("profiles/b/gateway_state.json"),
+        r#"{"gateway_state":"degraded"}"#,
+    )
+    .unwrap();
+    let (code, out, err) = s.run(&["reconcile", "--container-command", "gateway run"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        s.calls(),
+        ["register default a b c", "start default b", "rescan"]
+    );
+    assert!(out.contains("root gateway seeded running"), "{out}");
+    let log = std::fs::read_to_string(s.context.config.hermes_home.join("logs/container-boot.log"))
+        .unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
+    assert!(
+        log.lines()
+            .nth(2)
+            .unwrap()
+            .ends_with(" profile=b prior_state=degraded action=started prior_exit=unclean"),
+        "{log}"
+    );
+
+    // Slots that exist are not registered again.
+    s.slot("default");
+    s.slot("a");
+    let (code, _, err) = s.run(&["reconcile"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        s.calls()[3..],
+        ["register b c", "start default b", "rescan"]
+    );
+}
+
+#[test]
+fn reconcile_takes_already_registered_slots_and_per_profile_refusals_in_its_stride() {
+    // The helper, racing another registration, finds a and b registered and
+    // refuses c as unsafe; the boot goes on.
+    let s = Scratch::new(
+        r#"case "$1" in
+register)
+    echo 'hermes-s6-helper: register a: slot already exists; nothing changed' >&2
+    echo 'hermes-s6-helper: register b: slot already exists; nothing changed' >&2
+    echo 'hermes-s6-helper: register c: supervise is a symlink; nothing changed' >&2
+    exit 73 ;;
+esac
+exit 0"#,
+    );
+    for name in ["a", "b", "c"] {
+        let home = s.real_profile(name);
+        std::fs::write(
+            home.join("gateway_state.json"),
+            r#"{"desired_state":"running"}"#,
+        )
+        .unwrap();
+    }
+    let (code, out, err) = s.run(&["reconcile", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(s.calls(), ["register default a b c", "start a b", "rescan"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let profile = |i: usize| &doc["profiles"][i];
+    assert_eq!(profile(1)["already_registered"], true);
+    assert_eq!(profile(1)["action"], "started");
+    assert_eq!(profile(2)["already_registered"], true);
+    assert_eq!(profile(3)["action"], "skipped");
+    assert!(
+        profile(3)["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("supervise is a symlink"),
+        "{doc:#}"
+    );
+    assert_eq!(doc["helper_calls"][0]["result"], "partial");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("hermes-s6: c: not registered: "), "{err}");
+    let log = std::fs::read_to_string(s.context.config.hermes_home.join("logs/container-boot.log"))
+        .unwrap();
+    assert!(
+        log.lines()
+            .nth(3)
+            .unwrap()
+            .ends_with(" profile=c prior_state=None action=skipped prior_exit=unknown"),
+        "{log}"
+    );
+}
+
+#[test]
+fn reconcile_fails_when_the_helper_cannot_act() {
+    let s = Scratch::new(
+        "echo 'hermes-s6-helper: register: s6-svscan is not running: no reader on .s6-svscan/control' >&2; exit 69",
+    );
+    // `work` has a slot already and wants to run; it is not started.
+    s.slot("work");
+    let home = s.real_profile("work");
+    std::fs::write(
+        home.join("gateway_state.json"),
+        r#"{"desired_state":"running"}"#,
+    )
+    .unwrap();
+    let (code, out, err) = s.run(&["reconcile", "--json"]);
+    assert_eq!(code, 69, "{err}");
+    assert!(err.contains("s6-svscan is not running"), "{err}");
+    assert_eq!(err.lines().count(), 1, "reported once: {err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["schema"], "hermes-s6.reconcile/1");
+    assert!(doc["error"].as_str().unwrap().contains("s6-svscan"));
+    assert_eq!(doc["profiles"][0]["action"], "skipped");
+    assert_eq!(doc["profiles"][1]["action"], "registered");
+    assert_eq!(doc["helper_calls"][0]["result"], "failed");
+    assert_eq!(s.calls(), ["register default"]);
+    // The boot log says what happened.
+    let log = std::fs::read_to_string(s.context.config.hermes_home.join("logs/container-boot.log"))
+        .unwrap();
+    assert!(
+        log.contains(" profile=default prior_state=None action=skipped "),
+        "{log}"
+    );
+    assert!(
+        log.contains(" profile=work prior_state=None action=registered "),
+        "{log}"
+    );
+}
+
+#[test]
+fn reconcile_in_a_dashboard_container_does_nothing() {
+    let s = Scratch::new("exit 0");
+    s.real_profile("work");
+    let (code, out, _) = s.run(&["reconcile", "--container-command", "dashboard"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "dashboard-only container: gateway slots are not reconciled\n"
+    );
+    assert!(s.calls().is_empty());
 }
 
 #[test]

@@ -1,0 +1,442 @@
+//! Boot reconciliation: re-create every gateway slot from the persistent
+//! volume after the container (and its tmpfs `/run`) started afresh.
+//!
+//! Three steps, each its own module:
+//! 1. [`survey`] reads the volume and the scan directory, changing nothing;
+//! 2. [`plan`] decides, purely, what happens to each profile (the rules are
+//!    listed there);
+//! 3. [`reconcile`] carries the plan out: seeds the root profile's state
+//!    (legacy `gateway run` containers), removes stale `gateway.pid` and
+//!    `processes.json` before anything starts, registers every profile
+//!    without a slot in one helper call, starts those intended up in one
+//!    call, rescans once, and appends one [`bootlog`] line per profile.
+//!
+//! `--dry-run` stops after step 2. A second run changes nothing that the
+//! first one set up: slots that exist are not registered again, running
+//! gateways keep their runtime files.
+//!
+//! Per-profile problems (a name the helper would refuse, a slot the helper
+//! refuses as unsafe, a file that cannot be removed) are reported and the
+//! boot goes on; the run fails only when the helper cannot be used at all
+//! (missing, not privileged) or s6-svscan is not running.
+
+pub mod bootlog;
+pub mod plan;
+pub mod settings;
+pub mod survey;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::unistd::{UnlinkatFlags, unlinkat};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::helper::{Helper, HelperOp};
+use crate::profile::ProfileName;
+use crate::state::ProfileDir;
+use crate::time::{iso8601_utc, unix_now};
+
+pub use self::plan::{
+    Action, Intent, IntentSource, Mode, Plan, PriorExit, ProfilePlan, SkipReason, StateFileKind,
+    plan,
+};
+pub use self::settings::{ContainerRole, Settings};
+pub use self::survey::Survey;
+
+/// Identifier of the reconcile document's schema (see `SCHEMA.md`).
+pub const RECONCILE_SCHEMA: &str = "hermes-s6.reconcile/1";
+
+/// What happened (or, with `dry_run`, would happen) to one profile.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileReport {
+    pub profile: ProfileName,
+    pub service: String,
+    pub home: PathBuf,
+    pub state_file: StateFileKind,
+    pub prior_state: Option<String>,
+    pub desired_state: Option<String>,
+    pub intent: Intent,
+    pub intent_source: IntentSource,
+    pub prior_exit: PriorExit,
+    pub action: Action,
+    /// The slot existed before this run.
+    pub already_registered: bool,
+    /// The gateway was up before this run.
+    pub already_up: bool,
+    /// Stale runtime files removed (with `dry_run`: to remove).
+    pub stale_files_removed: Vec<String>,
+    pub notes: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkippedReport {
+    pub entry: String,
+    pub reason: SkipReason,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IgnoredReport {
+    pub entry: String,
+    pub why: &'static str,
+}
+
+/// One helper invocation of the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HelperCall {
+    pub op: &'static str,
+    pub profiles: usize,
+    /// `ok`, `partial` (some profiles failed) or `failed` (the call as a
+    /// whole).
+    pub result: &'static str,
+}
+
+/// The `--json` document of `reconcile` (schema `hermes-s6.reconcile/1`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub dry_run: bool,
+    pub mode: Mode,
+    pub generated_at: String,
+    pub hermes_home: PathBuf,
+    pub container_command: Option<Vec<String>>,
+    pub multiplex: bool,
+    pub root_state_seeded: bool,
+    pub profiles: Vec<ProfileReport>,
+    pub skipped: Vec<SkippedReport>,
+    pub ignored: Vec<IgnoredReport>,
+    pub other_slots: Vec<ProfileName>,
+    pub helper_calls: Vec<HelperCall>,
+    pub boot_log: Option<PathBuf>,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+}
+
+impl Report {
+    fn from_plan(plan: &Plan, survey: &Survey, settings: &Settings, dry_run: bool) -> Self {
+        Self {
+            schema: RECONCILE_SCHEMA,
+            dry_run,
+            mode: plan.mode,
+            generated_at: iso8601_utc(unix_now()),
+            hermes_home: survey.hermes_home.clone(),
+            container_command: settings.container_command.clone(),
+            multiplex: settings.multiplex,
+            root_state_seeded: plan.seed_root_state,
+            profiles: plan
+                .profiles
+                .iter()
+                .map(|p| ProfileReport {
+                    profile: p.profile.clone(),
+                    service: p.profile.service_name(),
+                    home: p.home.clone(),
+                    state_file: p.state_file,
+                    prior_state: p.prior_state.clone(),
+                    desired_state: p.desired_state.clone(),
+                    intent: p.intent,
+                    intent_source: p.intent_source,
+                    prior_exit: p.prior_exit,
+                    action: p.action(),
+                    already_registered: !p.register,
+                    already_up: p.already_up,
+                    stale_files_removed: if dry_run {
+                        p.remove.iter().map(|s| (*s).to_owned()).collect()
+                    } else {
+                        Vec::new()
+                    },
+                    notes: p.notes.clone(),
+                    problems: Vec::new(),
+                })
+                .collect(),
+            skipped: plan
+                .skipped
+                .iter()
+                .map(|s| SkippedReport {
+                    entry: s.entry.clone(),
+                    reason: s.reason.clone(),
+                    message: s.message.clone(),
+                })
+                .collect(),
+            ignored: plan
+                .ignored
+                .iter()
+                .map(|i| IgnoredReport {
+                    entry: i.entry.clone(),
+                    why: i.why,
+                })
+                .collect(),
+            other_slots: plan.other_slots.clone(),
+            helper_calls: Vec::new(),
+            boot_log: None,
+            warnings: plan
+                .warnings
+                .iter()
+                .cloned()
+                .chain(plan.skipped.iter().map(|s| s.message.clone()))
+                .collect(),
+            error: None,
+        }
+    }
+
+    fn profile_mut(&mut self, profile: &ProfileName) -> Option<&mut ProfileReport> {
+        self.profiles.iter_mut().find(|p| &p.profile == profile)
+    }
+
+    /// Counts of profiles by action.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |a: Action| self.profiles.iter().filter(|p| p.action == a).count();
+        (
+            count(Action::Started),
+            count(Action::Registered),
+            count(Action::Skipped) + self.skipped.len(),
+        )
+    }
+}
+
+/// The outcome of a run: the report, and the error that made it fail, if
+/// any (the report then says how far it got).
+#[derive(Debug)]
+pub struct Reconciled {
+    pub report: Report,
+    pub error: Option<Error>,
+}
+
+/// Surveys, plans and (unless `dry_run`) carries the plan out.
+pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconciled {
+    let survey = Survey::take(config);
+    let plan = plan(&survey, settings);
+    let mut report = Report::from_plan(&plan, &survey, settings, dry_run);
+    if dry_run || plan.mode == Mode::DashboardOnly {
+        return Reconciled {
+            report,
+            error: None,
+        };
+    }
+    let helper = Helper::new(config.helper.clone());
+    let error = execute(config, &helper, &plan, &mut report).err();
+    if let Some(error) = &error {
+        report.error = Some(error.to_string());
+    }
+    write_boot_log(config, &plan, &mut report);
+    Reconciled { report, error }
+}
+
+fn execute(
+    config: &Config,
+    helper: &Helper,
+    plan: &Plan,
+    report: &mut Report,
+) -> Result<(), Error> {
+    if plan.seed_root_state {
+        seed_root_state(config, report);
+    }
+    for p in &plan.profiles {
+        remove_stale_files(config, p, report);
+    }
+
+    // Register: every profile without a slot, in one call (the helper
+    // batches beyond 4096). A profile it refuses gets no slot and is
+    // skipped; one registered meanwhile by someone else is fine.
+    let to_register = plan.to_register();
+    let mut failed: HashSet<ProfileName> = HashSet::new();
+    if !to_register.is_empty() {
+        let outcomes = match call(helper, HelperOp::Register, &to_register, report) {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                mark_skipped(report, &to_register);
+                mark_not_started(report, &plan.to_start());
+                return Err(error);
+            }
+        };
+        for (profile, result) in outcomes {
+            match result {
+                Ok(()) => {}
+                Err(Error::AlreadyRegistered { .. }) => {
+                    if let Some(r) = report.profile_mut(&profile) {
+                        r.already_registered = true;
+                    }
+                }
+                Err(e) => {
+                    if let Some(r) = report.profile_mut(&profile) {
+                        r.action = Action::Skipped;
+                        r.problems.push(format!("not registered: {e}"));
+                    }
+                    failed.insert(profile);
+                }
+            }
+        }
+    }
+
+    // Start: every profile intended up that has a slot, in one call.
+    let to_start: Vec<ProfileName> = plan
+        .to_start()
+        .into_iter()
+        .filter(|p| !failed.contains(p))
+        .collect();
+    if !to_start.is_empty() {
+        let outcomes = match call(helper, HelperOp::Start, &to_start, report) {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                mark_not_started(report, &to_start);
+                return Err(error);
+            }
+        };
+        for (profile, result) in outcomes {
+            if let (Err(e), Some(r)) = (result, report.profile_mut(&profile)) {
+                r.action = Action::Registered;
+                r.problems.push(format!("not started: {e}"));
+            }
+        }
+    }
+
+    // One rescan so every slot, up or down, ends up supervised.
+    let rescan = helper.rescan();
+    report.helper_calls.push(HelperCall {
+        op: HelperOp::Rescan.as_str(),
+        profiles: 0,
+        result: if rescan.is_ok() { "ok" } else { "failed" },
+    });
+    rescan
+}
+
+/// Runs one helper operation and records it in the report.
+fn call(
+    helper: &Helper,
+    op: HelperOp,
+    profiles: &[ProfileName],
+    report: &mut Report,
+) -> Result<crate::helper::ProfileOutcomes, Error> {
+    let result = helper.run(op, profiles);
+    // A slot registered meanwhile is what register was for.
+    let fine = |r: &Result<(), Error>| matches!(r, Ok(()) | Err(Error::AlreadyRegistered { .. }));
+    let summary = match &result {
+        Ok(outcomes) if outcomes.iter().all(|(_, r)| fine(r)) => "ok",
+        Ok(_) => "partial",
+        Err(_) => "failed",
+    };
+    report.helper_calls.push(HelperCall {
+        op: op.as_str(),
+        profiles: profiles.len(),
+        result: summary,
+    });
+    result
+}
+
+/// After a failure of the whole register call (reported once, as the
+/// run's error): none of these got a slot.
+fn mark_skipped(report: &mut Report, profiles: &[ProfileName]) {
+    for profile in profiles {
+        if let Some(r) = report.profile_mut(profile) {
+            r.action = Action::Skipped;
+        }
+    }
+}
+
+/// After a failure of the whole run before the start call: those with a
+/// slot stay as they were (a gateway already up stays up).
+fn mark_not_started(report: &mut Report, profiles: &[ProfileName]) {
+    for profile in profiles {
+        if let Some(r) = report.profile_mut(profile)
+            && r.action == Action::Started
+            && !r.already_up
+        {
+            r.action = Action::Registered;
+        }
+    }
+}
+
+/// Writes `gateway_state = desired_state = running` for the root profile,
+/// only if it still has no state file.
+fn seed_root_state(config: &Config, report: &mut Report) {
+    let root = ProfileName::default_profile();
+    let mut state = Map::new();
+    state.insert("gateway_state".into(), Value::from("running"));
+    state.insert("desired_state".into(), Value::from("running"));
+    state.insert("updated_at".into(), Value::from(unix_now()));
+    let result = ProfileDir::open(config, &root).and_then(|dir| dir.create_state(&state));
+    let problem = match result {
+        Ok(true) => None,
+        Ok(false) => Some("a state file appeared meanwhile; it was kept".to_owned()),
+        Err(e) => Some(format!("cannot seed the state file: {e}")),
+    };
+    if let Some(problem) = problem {
+        report.root_state_seeded = false;
+        if let Some(r) = report.profile_mut(&root) {
+            r.problems.push(problem);
+        }
+    }
+}
+
+/// Unlinks the plan's stale files through a descriptor of the profile's
+/// home opened without following links; a symbolic link is removed itself,
+/// its target is never touched.
+fn remove_stale_files(config: &Config, p: &ProfilePlan, report: &mut Report) {
+    if p.remove.is_empty() {
+        return;
+    }
+    let dir = ProfileDir::open(config, &p.profile);
+    let Some(r) = report.profile_mut(&p.profile) else {
+        return;
+    };
+    let dir = match dir {
+        Ok(dir) => dir,
+        Err(e) => {
+            r.problems.push(format!("stale files not removed: {e}"));
+            return;
+        }
+    };
+    for name in &p.remove {
+        match unlink_in(dir.as_fd(), name) {
+            Ok(()) => r.stale_files_removed.push((*name).to_owned()),
+            Err(Errno::ENOENT) => {}
+            Err(e) => r.problems.push(format!(
+                "cannot remove stale {}: {}",
+                dir.path().join(name).display(),
+                e.desc()
+            )),
+        }
+    }
+}
+
+fn unlink_in(dir: std::os::fd::BorrowedFd<'_>, name: &str) -> Result<(), Errno> {
+    unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
+}
+
+fn write_boot_log(config: &Config, plan: &Plan, report: &mut Report) {
+    let time = iso8601_utc(unix_now());
+    let mut lines = String::new();
+    for p in &report.profiles {
+        lines.push_str(&bootlog::line(
+            &time,
+            p.profile.as_str(),
+            p.prior_state.as_deref(),
+            p.action.as_str(),
+            p.prior_exit.as_str(),
+        ));
+    }
+    for s in plan.skipped.iter().filter(|s| s.logged) {
+        lines.push_str(&bootlog::line(
+            &time,
+            &s.entry,
+            None,
+            Action::Skipped.as_str(),
+            PriorExit::Unknown.as_str(),
+        ));
+    }
+    match bootlog::append(&config.hermes_home, &lines) {
+        Ok(path) => report.boot_log = Some(path),
+        Err(e) => report
+            .warnings
+            .push(format!("the boot log was not written: {e}")),
+    }
+}
+
+/// The boot log's path under `home`.
+pub fn boot_log_path(home: &Path) -> PathBuf {
+    home.join(bootlog::LOGS_DIR).join(bootlog::BOOT_LOG)
+}

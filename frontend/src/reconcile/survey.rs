@@ -1,0 +1,463 @@
+//! Reading everything the plan depends on, changing nothing: the root
+//! home, every entry under `$HERMES_HOME/profiles/`, and the slots already
+//! in the scan directory.
+//!
+//! The volume is writable by the hermes user, so nothing below
+//! `$HERMES_HOME` is reached through a symbolic link: entries are examined
+//! with `fstatat(AT_SYMLINK_NOFOLLOW)` and opened with `O_NOFOLLOW` relative
+//! to the descriptor of their directory.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstatat};
+use serde_json::{Map, Value};
+
+use crate::config::{Config, PROFILE_SEED_FILE, STATE_FILE};
+use crate::profile::ProfileName;
+use crate::s6::supervise;
+use crate::state::{parse_state_object, read_regular_file};
+
+/// Runtime files a gateway leaves in its home; after a container restart
+/// they name processes of a PID namespace that no longer exists.
+pub const STALE_FILES: [&str; 2] = ["gateway.pid", "processes.json"];
+
+/// What a profile's `gateway_state.json` holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StateFile {
+    /// There is none.
+    Missing,
+    /// A JSON object (an optional UTF-8 BOM stripped).
+    Object(Map<String, Value>),
+    /// It exists but cannot be used: corrupt, not an object, a symbolic
+    /// link, not a regular file, unreadable or oversized. Why, in words.
+    Unusable(String),
+}
+
+impl StateFile {
+    /// A string field of the object, if there is one.
+    pub fn text(&self, key: &str) -> Option<&str> {
+        match self {
+            Self::Object(map) => map.get(key).and_then(Value::as_str),
+            _ => None,
+        }
+    }
+}
+
+/// What was found in one profile home.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HomeFacts {
+    pub state: StateFile,
+    /// Which of [`STALE_FILES`] exist (whatever their type).
+    pub stale_files: Vec<&'static str>,
+}
+
+/// One entry of `$HERMES_HOME/profiles/`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EntryFacts {
+    /// A directory. Its home is read only when it holds the seed file
+    /// (`SOUL.md`) and its name is a valid profile name.
+    Dir {
+        has_seed: bool,
+        home: Option<HomeFacts>,
+    },
+    /// A symbolic link: never followed.
+    Symlink,
+    /// A regular file, FIFO, socket or device.
+    NotADirectory,
+    /// It could not be examined; why.
+    Unreadable(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub name: OsString,
+    pub facts: EntryFacts,
+}
+
+/// `$HERMES_HOME/profiles` itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfilesDir {
+    Missing,
+    Symlink,
+    Unreadable(String),
+    /// Its entries, sorted by name (bytes).
+    Entries(Vec<Entry>),
+}
+
+/// A slot already in the scan directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotFacts {
+    /// Supervised and its gateway process runs.
+    pub up: bool,
+}
+
+/// Everything the plan is made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Survey {
+    pub hermes_home: PathBuf,
+    /// The root profile's home; `Err` says why it could not be read.
+    pub root: Result<HomeFacts, String>,
+    pub profiles_dir: ProfilesDir,
+    /// Gateway slots in the scan directory; `Err` when it could not be
+    /// listed (then every profile is registered and the helper sorts out
+    /// which exist).
+    pub slots: Result<BTreeMap<ProfileName, SlotFacts>, String>,
+}
+
+impl Survey {
+    /// Reads the volume and the scan directory of `config`.
+    pub fn take(config: &Config) -> Self {
+        let home = &config.hermes_home;
+        let (root, profiles_dir) = match File::open(home) {
+            Ok(file) => {
+                let fd = OwnedFd::from(file);
+                (Ok(read_home(&fd)), read_profiles_dir(&fd))
+            }
+            Err(e) => {
+                let why = format!("cannot open {}: {e}", home.display());
+                (Err(why.clone()), ProfilesDir::Unreadable(why))
+            }
+        };
+        Self {
+            hermes_home: home.clone(),
+            root,
+            profiles_dir,
+            slots: read_slots(&config.scan_dir),
+        }
+    }
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+fn stat_nofollow(dir: &impl AsFd, name: &OsStr) -> Result<Option<FileStat>, Errno> {
+    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `name` in `dir` is a symbolic link itself.
+pub(crate) fn is_symlink(dir: &impl AsFd, name: &OsStr) -> bool {
+    matches!(stat_nofollow(dir, name), Ok(Some(st)) if file_type(&st) == SFlag::S_IFLNK)
+}
+
+fn file_type(st: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
+}
+
+/// Reads the state file and looks for stale runtime files in a home.
+pub fn read_home(dir: &impl AsFd) -> HomeFacts {
+    let stale_files = STALE_FILES
+        .into_iter()
+        .filter(|name| {
+            // Anything that exists (or cannot be examined) is a candidate;
+            // removal reports what it could not do.
+            !matches!(stat_nofollow(dir, OsStr::new(name)), Ok(None))
+        })
+        .collect();
+    HomeFacts {
+        state: read_state(dir),
+        stale_files,
+    }
+}
+
+fn read_state(dir: &impl AsFd) -> StateFile {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let file = match openat(dir, STATE_FILE, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(Errno::ENOENT) => return StateFile::Missing,
+        Err(Errno::ELOOP) => {
+            return StateFile::Unusable(format!("{STATE_FILE} is a symbolic link"));
+        }
+        Err(e) => return StateFile::Unusable(format!("cannot open {STATE_FILE}: {e}")),
+    };
+    match read_regular_file(file) {
+        Ok(bytes) if bytes.len() as u64 > crate::state::MAX_STATE_FILE => {
+            StateFile::Unusable(format!("{STATE_FILE} is larger than 1 MiB"))
+        }
+        Ok(bytes) => match parse_state_object(&bytes) {
+            Some(map) => StateFile::Object(map),
+            None => StateFile::Unusable(format!("{STATE_FILE} is not a JSON object")),
+        },
+        Err(e) => StateFile::Unusable(format!("cannot read {STATE_FILE}: {e}")),
+    }
+}
+
+fn read_profiles_dir(home: &impl AsFd) -> ProfilesDir {
+    let profiles = match openat(home, "profiles", DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return ProfilesDir::Missing,
+        // O_NOFOLLOW with O_DIRECTORY reports a symbolic link as ENOTDIR.
+        Err(Errno::ELOOP | Errno::ENOTDIR) if is_symlink(home, OsStr::new("profiles")) => {
+            return ProfilesDir::Symlink;
+        }
+        Err(Errno::ENOTDIR) => {
+            return ProfilesDir::Unreadable("profiles is not a directory".into());
+        }
+        Err(e) => return ProfilesDir::Unreadable(format!("cannot open profiles: {e}")),
+    };
+    let names = match list(&profiles) {
+        Ok(names) => names,
+        Err(e) => return ProfilesDir::Unreadable(format!("cannot list profiles: {e}")),
+    };
+    ProfilesDir::Entries(
+        names
+            .into_iter()
+            .map(|name| {
+                let facts = examine(&profiles, &name);
+                Entry { name, facts }
+            })
+            .collect(),
+    )
+}
+
+/// The names in a directory, without `.` and `..`, sorted by bytes.
+fn list(dir: &OwnedFd) -> Result<Vec<OsString>, Errno> {
+    let mut reader = Dir::openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for entry in reader.iter() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name != b"." && name != b".." {
+            names.push(OsStr::from_bytes(name).to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn examine(profiles: &OwnedFd, name: &OsStr) -> EntryFacts {
+    let st = match stat_nofollow(profiles, name) {
+        Ok(Some(st)) => st,
+        // Gone since it was listed.
+        Ok(None) => return EntryFacts::NotADirectory,
+        Err(e) => return EntryFacts::Unreadable(format!("cannot examine it: {e}")),
+    };
+    match file_type(&st) {
+        SFlag::S_IFDIR => {}
+        SFlag::S_IFLNK => return EntryFacts::Symlink,
+        _ => return EntryFacts::NotADirectory,
+    }
+    let dir = match openat(profiles, name, DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => fd,
+        // Replaced by a symbolic link since it was examined.
+        Err(Errno::ELOOP | Errno::ENOTDIR) if is_symlink(profiles, name) => {
+            return EntryFacts::Symlink;
+        }
+        Err(Errno::ENOTDIR) => return EntryFacts::NotADirectory,
+        Err(e) => return EntryFacts::Unreadable(format!("cannot open it: {e}")),
+    };
+    // Like `Config::profile_exists`: the seed file is a regular file (a
+    // link to one counts; only its type is looked at).
+    let has_seed = match fstatat(&dir, PROFILE_SEED_FILE, AtFlags::empty()) {
+        Ok(st) => file_type(&st) == SFlag::S_IFREG,
+        Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => false,
+        Err(e) => {
+            return EntryFacts::Unreadable(format!("cannot examine {PROFILE_SEED_FILE}: {e}"));
+        }
+    };
+    let valid_name = name
+        .to_str()
+        .is_some_and(crate::profile::is_valid_profile_name);
+    EntryFacts::Dir {
+        has_seed,
+        home: (has_seed && valid_name).then(|| read_home(&dir)),
+    }
+}
+
+/// Gateway slots in the scan directory and whether each gateway is up.
+fn read_slots(scan_dir: &Path) -> Result<BTreeMap<ProfileName, SlotFacts>, String> {
+    let entries = std::fs::read_dir(scan_dir)
+        .map_err(|e| format!("cannot list {}: {e}", scan_dir.display()))?;
+    let mut slots = BTreeMap::new();
+    for entry in entries.flatten() {
+        let Some(profile) = entry
+            .file_name()
+            .to_str()
+            .and_then(ProfileName::from_service_name)
+        else {
+            continue;
+        };
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let slot = entry.path();
+        let up = supervise::supervisor_running(&slot).unwrap_or(false)
+            && supervise::read_status(&slot).is_ok_and(|s| s.is_up());
+        slots.insert(profile, SlotFacts { up });
+    }
+    Ok(slots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn config(root: &Path) -> Config {
+        let mut config = Config::from_lookup(|_| None);
+        config.hermes_home = root.join("data");
+        config.scan_dir = root.join("service");
+        std::fs::create_dir_all(&config.hermes_home).unwrap();
+        config
+    }
+
+    fn profile(config: &Config, name: &str, seed: bool) -> PathBuf {
+        let dir = config.hermes_home.join("profiles").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        if seed {
+            std::fs::write(dir.join("SOUL.md"), "").unwrap();
+        }
+        dir
+    }
+
+    fn entry<'a>(survey: &'a Survey, name: &str) -> &'a EntryFacts {
+        let ProfilesDir::Entries(entries) = &survey.profiles_dir else {
+            panic!("{:?}", survey.profiles_dir);
+        };
+        &entries.iter().find(|e| e.name == name).unwrap().facts
+    }
+
+    #[test]
+    fn reads_homes_without_following_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        std::fs::write(
+            c.hermes_home.join("gateway_state.json"),
+            b"\xEF\xBB\xBF{\"desired_state\":\"running\"}",
+        )
+        .unwrap();
+        std::fs::write(c.hermes_home.join("gateway.pid"), "1").unwrap();
+        let work = profile(&c, "work", true);
+        std::fs::write(work.join("gateway_state.json"), "{corrupt").unwrap();
+        symlink("/nonexistent", work.join("processes.json")).unwrap();
+        let linked = profile(&c, "linked-target", true);
+        symlink(&linked, c.hermes_home.join("profiles/linked")).unwrap();
+        std::fs::write(c.hermes_home.join("profiles/file"), "").unwrap();
+        profile(&c, "noseed", false);
+        let bad = profile(&c, "Bad_Name", true);
+        std::fs::write(bad.join("gateway_state.json"), "{}").unwrap();
+        let state_link = profile(&c, "statelink", true);
+        symlink(
+            c.hermes_home.join("gateway_state.json"),
+            state_link.join("gateway_state.json"),
+        )
+        .unwrap();
+
+        let survey = Survey::take(&c);
+        let root = survey.root.as_ref().unwrap();
+        assert_eq!(root.state.text("desired_state"), Some("running"));
+        assert_eq!(root.stale_files, ["gateway.pid"]);
+        assert!(survey.slots.is_err());
+
+        let ProfilesDir::Entries(entries) = &survey.profiles_dir else {
+            panic!();
+        };
+        let names: Vec<_> = entries.iter().map(|e| e.name.to_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "Bad_Name",
+                "file",
+                "linked",
+                "linked-target",
+                "noseed",
+                "statelink",
+                "work"
+            ]
+        );
+        let EntryFacts::Dir {
+            has_seed: true,
+            home: Some(home),
+        } = entry(&survey, "work")
+        else {
+            panic!()
+        };
+        assert!(
+            matches!(home.state, StateFile::Unusable(ref why) if why.contains("not a JSON object"))
+        );
+        assert_eq!(home.stale_files, ["processes.json"]);
+        assert_eq!(entry(&survey, "linked"), &EntryFacts::Symlink);
+        assert_eq!(entry(&survey, "file"), &EntryFacts::NotADirectory);
+        assert_eq!(
+            entry(&survey, "noseed"),
+            &EntryFacts::Dir {
+                has_seed: false,
+                home: None
+            }
+        );
+        // An invalid name is never read.
+        assert_eq!(
+            entry(&survey, "Bad_Name"),
+            &EntryFacts::Dir {
+                has_seed: true,
+                home: None
+            }
+        );
+        let EntryFacts::Dir {
+            home: Some(home), ..
+        } = entry(&survey, "statelink")
+        else {
+            panic!()
+        };
+        assert!(
+            matches!(home.state, StateFile::Unusable(ref why) if why.contains("symbolic link"))
+        );
+    }
+
+    #[test]
+    fn a_symlinked_profiles_dir_is_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        std::fs::create_dir(tmp.path().join("elsewhere")).unwrap();
+        symlink(tmp.path().join("elsewhere"), c.hermes_home.join("profiles")).unwrap();
+        assert_eq!(Survey::take(&c).profiles_dir, ProfilesDir::Symlink);
+        std::fs::remove_file(c.hermes_home.join("profiles")).unwrap();
+        assert_eq!(Survey::take(&c).profiles_dir, ProfilesDir::Missing);
+    }
+
+    #[test]
+    fn lists_gateway_slots() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = config(tmp.path());
+        for name in [
+            "gateway-a",
+            "gateway-default",
+            "main-hermes",
+            ".gateway-b.new",
+        ] {
+            std::fs::create_dir_all(c.scan_dir.join(name)).unwrap();
+        }
+        let slots = Survey::take(&c).slots.unwrap();
+        let names: Vec<_> = slots.keys().map(ProfileName::as_str).collect();
+        assert_eq!(names, ["a", "default"]);
+        assert!(slots.values().all(|s| !s.up));
+    }
+
+    #[test]
+    fn a_missing_home_is_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = config(tmp.path());
+        c.hermes_home = tmp.path().join("absent");
+        let survey = Survey::take(&c);
+        assert!(survey.root.is_err());
+        assert!(matches!(survey.profiles_dir, ProfilesDir::Unreadable(_)));
+    }
+}
