@@ -34,7 +34,12 @@ struct Demo {
 impl Demo {
     fn new() -> Demo {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        let mut demo = Demo { c: None, color, failures: Vec::new(), started: Instant::now() };
+        let mut demo = Demo {
+            c: None,
+            color,
+            failures: Vec::new(),
+            started: Instant::now(),
+        };
         demo.say("booting the emulated container: PID 1 s6-svscan, /run on tmpfs, /opt/data volume, cont-init scripts");
         let c = Container::boot_with(Options {
             cont_init: true,
@@ -55,7 +60,11 @@ impl Demo {
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
 
     fn heading(&self, text: &str) {
@@ -69,8 +78,16 @@ impl Demo {
     /// Runs a command as `user` in the container, showing it and its output.
     fn run(&self, user: User, cmd: &str) -> Output {
         let prompt = if user == User::Root { "#" } else { "$" };
-        println!("{}", self.paint("1", &format!("{} {prompt} {cmd}", user.name())));
-        let out = self.c().run_as(user, &["sh", "-c", cmd], &[("HERMES_HOME", "/opt/data")], None);
+        println!(
+            "{}",
+            self.paint("1", &format!("{} {prompt} {cmd}", user.name()))
+        );
+        let out = self.c().run_as(
+            user,
+            &["sh", "-c", cmd],
+            &[("HERMES_HOME", "/opt/data")],
+            None,
+        );
         for line in out.stdout.lines().chain(out.stderr.lines()) {
             println!("    {line}");
         }
@@ -94,9 +111,14 @@ impl Demo {
     /// s6's own view of a slot, as root: (up, pid).
     fn svstat(&self, profile: &str) -> (bool, i64) {
         let slot = format!("/run/service/gateway-{profile}");
-        let out = self.c().run_as(User::Root, &["s6-svstat", "-o", "up,pid", &slot], &[], None);
+        let out = self
+            .c()
+            .run_as(User::Root, &["s6-svstat", "-o", "up,pid", &slot], &[], None);
         let mut fields = out.stdout.split_whitespace();
-        (fields.next() == Some("true"), fields.next().and_then(|p| p.parse().ok()).unwrap_or(-1))
+        (
+            fields.next() == Some("true"),
+            fields.next().and_then(|p| p.parse().ok()).unwrap_or(-1),
+        )
     }
 
     fn wait(&self, what: &str, mut cond: impl FnMut() -> bool) -> bool {
@@ -125,7 +147,9 @@ impl Demo {
     fn tree(&self) -> String {
         let script = "find /run/service -printf '%p %u:%g %m %y\\n' | sort; \
                       for d in /run/service/*; do s6-svstat -o up,pid,wantedup \"$d\"; done";
-        self.c().run_as(User::Root, &["sh", "-c", script], &[], None).stdout
+        self.c()
+            .run_as(User::Root, &["sh", "-c", script], &[], None)
+            .stdout
     }
 
     fn story(&mut self) -> i32 {
@@ -140,11 +164,17 @@ impl Demo {
         let beta = self.wait_up("beta");
         self.check("s6 reports alpha and beta up", alpha > 0 && beta > 0);
         let who = self.run(User::Root, &format!("ps -o user=,pid=,args= -p {alpha}"));
-        self.check("the gateway runs as hermes, not root", who.stdout.trim_start().starts_with("hermes"));
+        self.check(
+            "the gateway runs as hermes, not root",
+            who.stdout.trim_start().starts_with("hermes"),
+        );
         self.run(User::Hermes, "hermes-s6 gateway status --all");
 
         self.heading("2. A gateway crashes: s6 brings it back");
-        self.run(User::Root, &format!("kill -KILL {alpha}    # simulate a crash"));
+        self.run(
+            User::Root,
+            &format!("kill -KILL {alpha}    # simulate a crash"),
+        );
         let back = self.wait("a new alpha", || {
             let (up, pid) = self.svstat("alpha");
             up && pid > 0 && pid != alpha
@@ -167,7 +197,9 @@ impl Demo {
         self.check("alpha restarted with a new pid", restarted);
         self.run(User::Hermes, "hermes-s6 gateway status --all");
 
-        self.heading("4. docker restart: /run is wiped, reconcile brings back exactly what was running");
+        self.heading(
+            "4. docker restart: /run is wiped, reconcile brings back exactly what was running",
+        );
         self.c.as_mut().expect("container").restart();
         self.say("(container restarted; cont-init ran again)");
         let alpha_up = self.wait_up("alpha") > 0;
@@ -188,18 +220,43 @@ impl Demo {
         self.run(User::Hermes, "cat /run/service/gateway-broken/crash-loop");
 
         self.heading("6. Refusals, as the hermes user: nothing changes");
-        self.c().add_service("main-hermes", "#!/bin/sh\nexec sleep 100000\n", None);
+        self.c()
+            .add_service("main-hermes", "#!/bin/sh\nexec sleep 100000\n", None);
         let before = self.tree();
-        let name = self.run(User::Hermes, "/usr/libexec/hermes-s6-helper start '../main-hermes'");
-        self.check("a malicious profile name is refused (65)", name.code == Some(65));
+        let name = self.run(
+            User::Hermes,
+            "/usr/libexec/hermes-s6-helper start '../main-hermes'",
+        );
+        self.check(
+            "a malicious profile name is refused (65)",
+            name.code == Some(65),
+        );
         let svc = self.run(User::Hermes, "s6-svc -d /run/service/main-hermes");
-        self.check("hermes cannot control main-hermes with s6 directly", svc.code != Some(0));
-        let other = self.run(User::Hermes, "/usr/libexec/hermes-s6-helper stop main-hermes");
-        self.check("the helper only ever forms gateway-<profile>: no such slot (66)", other.code == Some(66));
-        let plant = self.run(User::Hermes, "mkdir /run/service/evil && echo 'id > /tmp/pwned' > /run/service/evil/run");
-        self.check("hermes cannot plant a service in /run/service", plant.code != Some(0));
+        self.check(
+            "hermes cannot control main-hermes with s6 directly",
+            svc.code != Some(0),
+        );
+        let other = self.run(
+            User::Hermes,
+            "/usr/libexec/hermes-s6-helper stop main-hermes",
+        );
+        self.check(
+            "the helper only ever forms gateway-<profile>: no such slot (66)",
+            other.code == Some(66),
+        );
+        let plant = self.run(
+            User::Hermes,
+            "mkdir /run/service/evil && echo 'id > /tmp/pwned' > /run/service/evil/run",
+        );
+        self.check(
+            "hermes cannot plant a service in /run/service",
+            plant.code != Some(0),
+        );
         let unchanged = self.tree() == before;
-        self.check("the scan dir and every service are exactly as before", unchanged);
+        self.check(
+            "the scan dir and every service are exactly as before",
+            unchanged,
+        );
 
         self.heading("7. The audit trail of every privileged call (syslog, authpriv)");
         for record in self.c().syslog_records() {
@@ -209,7 +266,10 @@ impl Demo {
         self.heading("8. Teardown");
         let namespace = self.c().pid_namespace();
         self.c = None;
-        self.check("no process of the container survives, no mount is left", namespace.processes().is_empty());
+        self.check(
+            "no process of the container survives, no mount is left",
+            namespace.processes().is_empty(),
+        );
         self.finish()
     }
 
@@ -230,7 +290,10 @@ impl Demo {
             println!("    {hint}");
         }
         let shell = self.c().exec(User::Hermes, &["/bin/bash", "--norc", "-i"]);
-        let mut cmd = shell.env("HERMES_HOME", "/opt/data").env("PS1", "hermes@container:\\w$ ").command();
+        let mut cmd = shell
+            .env("HERMES_HOME", "/opt/data")
+            .env("PS1", "hermes@container:\\w$ ")
+            .command();
         let status = cmd.status();
         self.c = None;
         println!("container torn down");
@@ -240,10 +303,16 @@ impl Demo {
     fn finish(&self) -> i32 {
         let secs = self.started.elapsed().as_secs_f64();
         if self.failures.is_empty() {
-            println!("\n{} (in {secs:.1} s)", self.paint("1;32", "Every step behaved as narrated."));
+            println!(
+                "\n{} (in {secs:.1} s)",
+                self.paint("1;32", "Every step behaved as narrated.")
+            );
             return 0;
         }
-        let summary = format!("{} step(s) did not behave as narrated:", self.failures.len());
+        let summary = format!(
+            "{} step(s) did not behave as narrated:",
+            self.failures.len()
+        );
         println!("\n{} {:?}", self.paint("1;31", &summary), self.failures);
         1
     }
