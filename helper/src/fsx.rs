@@ -5,8 +5,8 @@
 use crate::exit::{internal, unsafe_state, Failure};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, openat, AtFlags, FcntlArg, OFlag};
-use nix::sys::stat::{fchmod, fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
-use nix::unistd::{fchown, unlinkat, Gid, UnlinkatFlags};
+use nix::sys::stat::{fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
+use nix::unistd::{fchown, fchownat, unlinkat, Gid, UnlinkatFlags};
 use nix::NixPath;
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -73,31 +73,35 @@ pub fn probe<P: ?Sized + NixPath>(dir: impl AsFd, name: &P) -> Result<Option<Fil
     }
 }
 
-/// Creates a new file (never an existing one, never through a symlink),
-/// private to root until it has its content, group and final mode.
+/// Creates a new file (never an existing one, never through a symlink) with
+/// its final mode (the umask is 0), then content and group. Files are only
+/// created in the private staging directory, or empty (markers).
 pub fn create_file(dir: impl AsFd, name: &str, content: &[u8], mode: u32, group: Option<Gid>) -> Result<(), Failure> {
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | NOFOLLOW;
-    let fd = openat(dir, name, flags, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| internal(name, e))?;
+    let fd = openat(dir, name, flags, Mode::from_bits_truncate(mode)).map_err(|e| internal(name, e))?;
     let mut written = 0;
     while written < content.len() {
         written += nix::unistd::write(&fd, &content[written..]).map_err(|e| internal(name, e))?;
     }
-    set_group_and_mode(&fd, name, mode, group)
-}
-
-/// Creates a directory private to root and returns it open, with its final
-/// group and mode.
-pub fn create_dir(dir: impl AsFd, name: &str, mode: u32, group: Option<Gid>) -> Result<OwnedFd, Failure> {
-    mkdirat(&dir, name, Mode::S_IRWXU).map_err(|e| internal(name, e))?;
-    let fd = openat(dir, name, DIR, Mode::empty()).map_err(|e| internal(name, e))?;
-    set_group_and_mode(&fd, name, mode, group).map(|()| fd)
-}
-
-fn set_group_and_mode(fd: impl AsFd, name: &str, mode: u32, group: Option<Gid>) -> Result<(), Failure> {
-    if group.is_some() {
-        fchown(&fd, None, group).map_err(|e| internal(name, e))?;
+    match group {
+        Some(gid) => fchown(&fd, None, Some(gid)).map_err(|e| internal(name, e)),
+        None => Ok(()),
     }
-    fchmod(fd, Mode::from_bits_truncate(mode)).map_err(|e| internal(name, e))
+}
+
+/// Creates a directory with its final mode and group.
+pub fn create_dir(dir: impl AsFd, name: &str, mode: u32, group: Option<Gid>) -> Result<(), Failure> {
+    mkdirat(&dir, name, Mode::from_bits_truncate(mode)).map_err(|e| internal(name, e))?;
+    match group {
+        // Only inside the private staging directory: nobody can swap `name`.
+        Some(gid) => fchownat(&dir, name, None, Some(gid), AtFlags::AT_SYMLINK_NOFOLLOW).map_err(|e| internal(name, e)),
+        None => Ok(()),
+    }
+}
+
+/// Opens a directory the helper has just created.
+pub fn enter(dir: impl AsFd, name: &str) -> Result<OwnedFd, Failure> {
+    openat(dir, name, DIR, Mode::empty()).map_err(|e| internal(name, e))
 }
 
 /// Removes `name` unless it is a directory; a symlink is removed, never

@@ -53,7 +53,8 @@ pub fn sanitize() {
         }
     }
     let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // Every object is created with an explicit final mode.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     let _ = nix::unistd::chdir("/");
 }
 

@@ -100,7 +100,8 @@ pub fn register(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid) -> R
 /// Builds the whole slot in a dot-prefixed sibling (s6-svscan ignores it),
 /// closed to everyone until complete (I8).
 fn build_slot(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid, stage: &str) -> Result<(), Failure> {
-    let slot = fsx::create_dir(&scan.dir, stage, 0o700, None)?;
+    fsx::create_dir(&scan.dir, stage, 0o700, None)?;
+    let slot = fsx::enter(&scan.dir, stage)?;
     fsx::create_file(&slot, "run", render(include_str!("../templates/run"), p).as_bytes(), 0o755, None)?;
     fsx::create_file(&slot, "finish", render(include_str!("../templates/finish"), p).as_bytes(), 0o755, None)?;
     fsx::create_file(&slot, "down", b"", 0o644, None)?;
@@ -109,7 +110,8 @@ fn build_slot(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid, stage:
     // traverse it and read status and lock; control stays 0600 root (I9).
     fsx::create_dir(&slot, "supervise", 0o710, Some(hermes))?;
     if let Some(vars) = env.filter(|vars| !vars.is_empty()) {
-        let env_dir = fsx::create_dir(&slot, "env", 0o750, Some(hermes))?;
+        fsx::create_dir(&slot, "env", 0o750, Some(hermes))?;
+        let env_dir = fsx::enter(&slot, "env")?;
         for var in vars {
             // s6-envdir -f drops exactly one final newline, so an empty value
             // survives as "\n" (an empty file would unset the variable).
@@ -119,7 +121,8 @@ fn build_slot(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid, stage:
             fsx::create_file(&env_dir, &var.key, &content, 0o640, Some(hermes))?;
         }
     }
-    let log = fsx::create_dir(&slot, "log", 0o755, None)?;
+    fsx::create_dir(&slot, "log", 0o755, None)?;
+    let log = fsx::enter(&slot, "log")?;
     fsx::create_file(&log, "run", render(include_str!("../templates/log-run"), p).as_bytes(), 0o755, None)?;
     fsx::create_dir(&log, "supervise", 0o710, Some(hermes))?;
     nix::sys::stat::fchmod(&slot, Mode::from_bits_truncate(0o755)).map_err(|e| internal("slot", e))

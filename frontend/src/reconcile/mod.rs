@@ -294,7 +294,21 @@ fn execute(
         }
     }
 
-    // One rescan so every slot, up or down, ends up supervised.
+    // One rescan so every slot, up or down, ends up supervised. When `start`
+    // reached a slot registered by this run, the helper has already rescanned
+    // (design §4: a slot with no supervisor gets one through a rescan), and
+    // s6-svscan scans the whole directory: a second scan would only add a
+    // burst of work while s6 is starting every supervisor.
+    let newly_registered = |p: &ProfileName| {
+        to_register.contains(p)
+            && !report
+                .profiles
+                .iter()
+                .any(|r| &r.profile == p && r.already_registered)
+    };
+    if to_start.iter().any(newly_registered) {
+        return Ok(());
+    }
     let rescan = helper.rescan();
     report.helper_calls.push(HelperCall {
         op: HelperOp::Rescan.as_str(),
