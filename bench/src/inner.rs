@@ -30,11 +30,7 @@ struct Contender {
 impl Contender {
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.argv[0]);
-        cmd.args(&self.argv[1..])
-            .env_clear()
-            .env("PATH", PATH)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
+        cmd.args(&self.argv[1..]).env_clear().env("PATH", PATH).stdin(Stdio::null()).stdout(Stdio::null());
         if self.uid != 0 {
             cmd.uid(self.uid)
                 .gid(self.uid)
@@ -54,12 +50,7 @@ impl Contender {
         let out = cmd.output().map_err(|e| format!("{}: {e}", self.name))?;
         let took = started.elapsed();
         if !out.status.success() {
-            return Err(format!(
-                "{} failed ({}): {}",
-                self.name,
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            return Err(format!("{} failed ({}): {}", self.name, out.status, String::from_utf8_lossy(&out.stderr)));
         }
         Ok(took)
     }
@@ -81,11 +72,7 @@ fn interleave(args: &[String]) -> i32 {
         .split(|a| a == "--")
         .skip(1)
         .filter(|group| group.len() >= 3)
-        .map(|g| Contender {
-            name: g[0].clone(),
-            uid: g[1].parse().unwrap_or(0),
-            argv: g[2..].to_vec(),
-        })
+        .map(|g| Contender { name: g[0].clone(), uid: g[1].parse().unwrap_or(0), argv: g[2..].to_vec() })
         .collect();
     let mut samples: Vec<Vec<u64>> = vec![Vec::with_capacity(runs); contenders.len()];
     for round in 0..warmup + runs {
@@ -101,22 +88,15 @@ fn interleave(args: &[String]) -> i32 {
             }
         }
     }
-    let result: serde_json::Map<String, serde_json::Value> = contenders
-        .iter()
-        .zip(samples)
-        .map(|(c, s)| (c.name.clone(), serde_json::json!(s)))
-        .collect();
+    let result: serde_json::Map<String, serde_json::Value> =
+        contenders.iter().zip(samples).map(|(c, s)| (c.name.clone(), serde_json::json!(s))).collect();
     println!("{}", serde_json::Value::Object(result));
     0
 }
 
 /// `time UID ARGV...`: one run, its wall time in microseconds.
 fn time_one(args: &[String]) -> i32 {
-    let contender = Contender {
-        name: args[1].clone(),
-        uid: args[0].parse().unwrap_or(0),
-        argv: args[1..].to_vec(),
-    };
+    let contender = Contender { name: args[1].clone(), uid: args[0].parse().unwrap_or(0), argv: args[1..].to_vec() };
     match contender.run_once() {
         Ok(took) => {
             println!("{}", took.as_micros());

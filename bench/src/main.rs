@@ -73,37 +73,20 @@ struct Bench {
 
 impl Bench {
     fn new(smoke: bool) -> Bench {
-        let c = Container::boot_with(Options {
-            service_cap: 5000,
-            ..Options::default()
-        });
+        let c = Container::boot_with(Options { service_cap: 5000, ..Options::default() });
         let me = std::env::current_exe().expect("own path");
         let target = c.volume().join(".bench/hermes-s6-bench");
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(&me, &target).expect("install the benchmark in the container");
-        let bench = Bench {
-            c,
-            smoke,
-            rows: Vec::new(),
-            notes: Vec::new(),
-        };
-        bench.hermes_sh("mkdir -p /opt/data/logs/gateways /opt/data/profiles/bench && touch /opt/data/profiles/bench/SOUL.md");
+        let bench = Bench { c, smoke, rows: Vec::new(), notes: Vec::new() };
+        bench.hermes_sh(
+            "mkdir -p /opt/data/logs/gateways /opt/data/profiles/bench && touch /opt/data/profiles/bench/SOUL.md",
+        );
         bench.helper_ok(&["register", "bench"]);
         bench.helper_ok(&["start", "bench"]);
-        bench
-            .c
-            .wait_for(Duration::from_secs(10), "gateway-bench up", || {
-                bench
-                    .c
-                    .run_as(
-                        User::Root,
-                        &["s6-svok", "/run/service/gateway-bench"],
-                        &[],
-                        None,
-                    )
-                    .code
-                    == Some(0)
-            });
+        bench.c.wait_for(Duration::from_secs(10), "gateway-bench up", || {
+            bench.c.run_as(User::Root, &["s6-svok", "/run/service/gateway-bench"], &[], None).code == Some(0)
+        });
         bench
     }
 
@@ -112,9 +95,7 @@ impl Bench {
     }
 
     fn hermes_sh(&self, script: &str) {
-        let out = self
-            .c
-            .run_as(User::Hermes, &["sh", "-ec", script], &[], None);
+        let out = self.c.run_as(User::Hermes, &["sh", "-ec", script], &[], None);
         assert_eq!(out.code, Some(0), "{script}: {}", out.stderr);
     }
 
@@ -128,21 +109,13 @@ impl Bench {
     fn inner(&self, args: &[&str]) -> String {
         let mut argv = vec![SELF_IN_CONTAINER, "inner"];
         argv.extend_from_slice(args);
-        let out = self
-            .c
-            .exec(User::Root, &argv)
-            .timeout(Duration::from_secs(1800))
-            .output();
+        let out = self.c.exec(User::Root, &argv).timeout(Duration::from_secs(1800)).output();
         assert_eq!(out.code, Some(0), "inner {args:?}: {}", out.stderr);
         out.stdout
     }
 
     /// Runs contenders interleaved; returns each one's samples (µs).
-    fn interleave(
-        &self,
-        runs: usize,
-        contenders: &[(&str, &str, &[&str])],
-    ) -> BTreeMap<String, Vec<u64>> {
+    fn interleave(&self, runs: usize, contenders: &[(&str, &str, &[&str])]) -> BTreeMap<String, Vec<u64>> {
         let runs = runs.to_string();
         let mut args = vec!["interleave", "--runs", &runs, "--warmup", "3"];
         for (name, uid, argv) in contenders {
@@ -151,32 +124,16 @@ impl Bench {
             args.push(uid);
             args.extend_from_slice(argv);
         }
-        let json: serde_json::Value =
-            serde_json::from_str(&self.inner(&args)).expect("inner output");
+        let json: serde_json::Value = serde_json::from_str(&self.inner(&args)).expect("inner output");
         json.as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_u64().unwrap())
-                        .collect(),
-                )
-            })
+            .map(|(k, v)| (k.clone(), v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()))
             .collect()
     }
 
     fn row(&mut self, what: &str, ours: Summary, theirs: Summary, target: &str, met: Option<bool>) {
-        self.rows.push(Row {
-            what: what.into(),
-            ours,
-            theirs,
-            target: target.into(),
-            met,
-        });
+        self.rows.push(Row { what: what.into(), ours, theirs, target: target.into(), met });
     }
 
     /// Section 1: one control operation: the helper as hermes vs `s6-svc` as root.
@@ -186,10 +143,7 @@ impl Bench {
         for (op, flag) in [("start", "-u"), ("stop", "-d")] {
             let s = self.interleave(
                 runs,
-                &[
-                    ("helper", HERMES, &[HELPER, op, "bench"]),
-                    ("s6-svc", "0", &["/command/s6-svc", flag, dir]),
-                ],
+                &[("helper", HERMES, &[HELPER, op, "bench"]), ("s6-svc", "0", &["/command/s6-svc", flag, dir])],
             );
             let (ours, theirs) = (Summary::of(&s["helper"]), Summary::of(&s["s6-svc"]));
             let ratio = ours.median / theirs.median;
@@ -214,25 +168,22 @@ impl Bench {
             .arg(self.c.host_path("/usr/libexec/"))
             .status();
         if !copy.is_ok_and(|s| s.success()) {
-            self.notes
-                .push("callgrind: valgrind not available, skipped".into());
+            self.notes.push("callgrind: valgrind not available, skipped".into());
             return;
         }
         let count = |argv: &[&str]| -> Option<u64> {
-            let mut full = vec![
-                "valgrind",
-                "--tool=callgrind",
-                "--callgrind-out-file=/dev/null",
-            ];
+            let mut full = vec!["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"];
             full.extend_from_slice(argv);
             let out = self.c.run_as(User::Root, &full, &[], None);
-            out.stderr
-                .lines()
-                .find_map(|l| l.split("Collected :").nth(1))
-                .and_then(|n| n.trim().parse().ok())
+            out.stderr.lines().find_map(|l| l.split("Collected :").nth(1)).and_then(|n| n.trim().parse().ok())
         };
         // valgrind refuses setuid programs: measure a plain copy, run by root.
-        let copy = self.c.run_as(User::Root, &["sh", "-c", "cp /usr/libexec/hermes-s6-helper /tmp/helper-plain && chmod 0755 /tmp/helper-plain"], &[], None);
+        let copy = self.c.run_as(
+            User::Root,
+            &["sh", "-c", "cp /usr/libexec/hermes-s6-helper /tmp/helper-plain && chmod 0755 /tmp/helper-plain"],
+            &[],
+            None,
+        );
         assert_eq!(copy.code, Some(0), "{}", copy.stderr);
         let ours = count(&["/tmp/helper-plain", "start", "bench"]);
         let theirs = count(&["/command/s6-svc", "-u", "/run/service/gateway-bench"]);
@@ -254,20 +205,12 @@ impl Bench {
         let s = self.interleave(
             runs,
             &[
-                (
-                    "hermes-s6",
-                    HERMES,
-                    &[FRONTEND, "gateway", "start", "-p", "bench"],
-                ),
+                ("hermes-s6", HERMES, &[FRONTEND, "gateway", "start", "-p", "bench"]),
                 ("s6-svc", "0", &["/command/s6-svc", "-u", dir]),
                 ("python", "0", &["/usr/bin/python3", "-c", &python]),
             ],
         );
-        let (ours, floor, py) = (
-            Summary::of(&s["hermes-s6"]),
-            Summary::of(&s["s6-svc"]),
-            Summary::of(&s["python"]),
-        );
+        let (ours, floor, py) = (Summary::of(&s["hermes-s6"]), Summary::of(&s["s6-svc"]), Summary::of(&s["python"]));
         let speedup = py.median / ours.median;
         self.row(
             "hermes-s6 gateway start -p P vs python3 subprocess s6-svc -u",
@@ -276,13 +219,7 @@ impl Bench {
             "python/ours >= 20",
             Some(speedup >= 20.0),
         );
-        self.row(
-            "hermes-s6 gateway start -p P vs s6-svc -u (floor)",
-            ours,
-            floor,
-            "(reference)",
-            None,
-        );
+        self.row("hermes-s6 gateway start -p P vs s6-svc -u (floor)", ours, floor, "(reference)", None);
     }
 
     /// Section 3: reconcile of N profiles, whole process, on a fresh /run each time.
@@ -308,20 +245,12 @@ impl Bench {
                     .flatten()
                     .filter(|e| e.file_name().to_string_lossy().starts_with("gateway-"))
                     .count();
-                assert_eq!(
-                    slots,
-                    n + 1,
-                    "reconcile of {n} profiles registered every slot"
-                );
+                assert_eq!(slots, n + 1, "reconcile of {n} profiles registered every slot");
             }
             let summary = Summary::of(&samples);
             medians.insert(n, summary.median);
             let anchor = Summary::anchor(331_000.0 * n as f64 / 1000.0);
-            let met = if n == 1000 {
-                Some(summary.median <= 110_000.0)
-            } else {
-                None
-            };
+            let met = if n == 1000 { Some(summary.median <= 110_000.0) } else { None };
             self.row(
                 &format!(
                     "reconcile {n} profiles (whole process, per profile {:.3} ms)",
@@ -329,11 +258,7 @@ impl Bench {
                 ),
                 summary,
                 anchor,
-                if n == 1000 {
-                    "<= 110 ms (3x the upstream anchor)"
-                } else {
-                    "(scaling)"
-                },
+                if n == 1000 { "<= 110 ms (3x the upstream anchor)" } else { "(scaling)" },
                 met,
             );
         }
@@ -364,33 +289,22 @@ impl Bench {
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         self.helper_ok(&["rescan"]);
         let svok_all = "for d in /run/service/gateway-s*; do s6-svok $d || exit 1; done";
-        self.c
-            .wait_for(Duration::from_secs(60), "all slots supervised", || {
-                self.c
-                    .run_as(User::Root, &["sh", "-c", svok_all], &[], None)
-                    .code
-                    == Some(0)
-            });
+        self.c.wait_for(Duration::from_secs(60), "all slots supervised", || {
+            self.c.run_as(User::Root, &["sh", "-c", svok_all], &[], None).code == Some(0)
+        });
         let loop_svstat = "for d in /run/service/gateway-*; do /command/s6-svstat \"$d\" >/dev/null || exit 1; done";
         let runs = self.runs(15);
         let s = self.interleave(
             runs,
             &[
-                (
-                    "hermes-s6",
-                    HERMES,
-                    &[FRONTEND, "gateway", "status", "--all", "--json"],
-                ),
+                ("hermes-s6", HERMES, &[FRONTEND, "gateway", "status", "--all", "--json"]),
                 ("s6-svstat", HERMES, &["/bin/sh", "-c", loop_svstat]),
             ],
         );
         let (ours, theirs) = (Summary::of(&s["hermes-s6"]), Summary::of(&s["s6-svstat"]));
         let met = theirs.median / ours.median >= 10.0 && ours.median <= 50_000.0;
         self.row(
-            &format!(
-                "gateway status --all --json, {} gateways vs one s6-svstat each",
-                n + 1
-            ),
+            &format!("gateway status --all --json, {} gateways vs one s6-svstat each", n + 1),
             ours,
             theirs,
             ">= 10x faster and <= 50 ms",
@@ -402,18 +316,9 @@ impl Bench {
     fn crash_recovery(&mut self) {
         let runs = self.runs(8).to_string();
         let slot = "/run/service/gateway-bench";
-        for (label, up_ms) in [
-            ("after running > 1 s", "1200"),
-            ("right after its start", "0"),
-        ] {
-            let json: serde_json::Value =
-                serde_json::from_str(&self.inner(&["crash", slot, &runs, up_ms])).unwrap();
-            let samples: Vec<u64> = json
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap())
-                .collect();
+        for (label, up_ms) in [("after running > 1 s", "1200"), ("right after its start", "0")] {
+            let json: serde_json::Value = serde_json::from_str(&self.inner(&["crash", slot, &runs, up_ms])).unwrap();
+            let samples: Vec<u64> = json.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
             let ours = Summary::of(&samples);
             let met = ours.median <= 1_200_000.0;
             self.row(
@@ -429,11 +334,7 @@ impl Bench {
     fn report(&self) {
         println!(
             "\nhermes-s6 benchmarks{}  (medians and p95 in ms; ratio = ours / theirs)\n",
-            if self.smoke {
-                " -- SMOKE RUN, numbers meaningless"
-            } else {
-                ""
-            }
+            if self.smoke { " -- SMOKE RUN, numbers meaningless" } else { "" }
         );
         println!(
             "{:<72} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  {:<36} met",

@@ -18,21 +18,13 @@ impl Summary {
             let i = ((sorted.len() - 1) as f64 * q).round() as usize;
             sorted[i] as f64
         };
-        Summary {
-            n: sorted.len(),
-            median: at(0.5),
-            p95: at(0.95),
-        }
+        Summary { n: sorted.len(), median: at(0.5), p95: at(0.95) }
     }
 
     /// A fixed reference value (a documented measurement or a floor), not a
     /// sample taken in this run.
     pub fn anchor(value: f64) -> Summary {
-        Summary {
-            n: 0,
-            median: value,
-            p95: value,
-        }
+        Summary { n: 0, median: value, p95: value }
     }
 }
 

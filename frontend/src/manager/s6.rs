@@ -64,11 +64,32 @@ impl S6Manager {
     /// The status of every registered gateway, sorted by profile.
     pub fn status_all(&self) -> Result<Vec<GatewayStatus>, Error> {
         let now = Tai64N::now();
-        Ok(self
-            .list_profile_gateways()?
-            .iter()
-            .map(|p| self.status_at(p, now))
-            .collect())
+        let profiles = self.list_profile_gateways()?;
+        // Each gateway costs a dozen small reads; with hundreds of them the
+        // reads dominate, so they are spread over the available cores.
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
+        let chunk = profiles.len().div_ceil(workers).max(64);
+        Ok(std::thread::scope(|scope| {
+            let handles: Vec<_> = profiles
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|p| self.status_at(p, now))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        }))
     }
 
     fn status_at(&self, profile: &ProfileName, now: Tai64N) -> GatewayStatus {
