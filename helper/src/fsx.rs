@@ -128,7 +128,8 @@ pub fn remove_tree<P: ?Sized + NixPath>(parent: impl AsFd, name: &P, depth: u32)
     }
     // Names first, removal second: unlinking while reading a directory
     // stream may skip entries.
-    let listing = nix::dir::Dir::from_fd(nix::unistd::dup(&dir).map_err(|e| internal("dup", e))?);
+    let copy = dir.try_clone().map_err(|e| Failure::new(crate::exit::INTERNAL, format!("dup: {e}")))?;
+    let listing = nix::dir::Dir::from_fd(copy);
     let mut names = Vec::new();
     for entry in listing.map_err(|e| internal("readdir", e))?.into_iter() {
         let entry = entry.map_err(|e| internal("readdir", e))?;
@@ -143,6 +144,18 @@ pub fn remove_tree<P: ?Sized + NixPath>(parent: impl AsFd, name: &P, depth: u32)
         }
     }
     remove(parent, name, UnlinkatFlags::RemoveDir)
+}
+
+/// Opens (creating it if needed) a file that only root can open: regular,
+/// root-owned, mode 0600 or stricter.
+pub fn open_private(dir: impl AsFd, name: &str) -> Result<OwnedFd, Failure> {
+    let flags = OFlag::O_RDONLY | OFlag::O_CREAT | NOFOLLOW;
+    let fd = openat(dir, name, flags, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| internal(name, e))?;
+    let st = fstat(&fd).map_err(|e| internal(name, e))?;
+    if !is_type(&st, SFlag::S_IFREG) || st.st_uid != 0 || st.st_mode & 0o077 != 0 {
+        return Err(unsafe_state(&format!("{name} is not a root-only regular file")));
+    }
+    Ok(fd)
 }
 
 /// Whether a process holds the lock s6-supervise keeps on `supervise/lock`

@@ -9,6 +9,7 @@
 //! of a secret behind.
 
 use crate::exit::{escape, Failure, DATA};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::SFlag;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -36,16 +37,20 @@ fn bad(reason: &str) -> Failure {
     Failure::new(DATA, format!("invalid environment payload: {reason}"))
 }
 
-/// Reads stdin when it may carry a payload: not a
+/// Reads stdin when it may carry a payload: open for reading, not a
 /// character device (a terminal, /dev/null, or the /dev/full glibc puts on a
 /// closed fd 0 of a setuid program), not empty. All within 2 s.
 pub fn read_stdin() -> Result<Option<Secret>, Failure> {
     let stdin = std::io::stdin();
     let fd = stdin.as_fd();
     let char_device = nix::sys::stat::fstat(fd).map_or(true, |st| crate::fsx::is_type(&st, SFlag::S_IFCHR));
-    if char_device {
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map(OFlag::from_bits_truncate).unwrap_or(OFlag::O_WRONLY);
+    if char_device || flags & OFlag::O_ACCMODE == OFlag::O_WRONLY {
         return Ok(None);
     }
+    // Non-blocking, so that a second reader draining the pipe between poll
+    // and read cannot hold the helper past its deadline.
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map_err(|e| bad(&format!("stdin: {e}")))?;
     let mut buf = Zeroizing::new(vec![0u8; MAX_BYTES + 1]);
     let mut len = 0;
     let deadline = Instant::now() + Duration::from_secs(2);

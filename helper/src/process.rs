@@ -47,7 +47,13 @@ pub fn sanitize() {
     // their hard limits (raising a hard limit needs CAP_SYS_RESOURCE, which
     // containers rarely grant: under tiny hard limits an operation fails
     // cleanly, and I8 keeps the tree old-or-new).
-    for resource in [Resource::RLIMIT_NOFILE, Resource::RLIMIT_FSIZE, Resource::RLIMIT_CPU, Resource::RLIMIT_AS] {
+    for resource in [
+        Resource::RLIMIT_NOFILE,
+        Resource::RLIMIT_FSIZE,
+        Resource::RLIMIT_CPU,
+        Resource::RLIMIT_AS,
+        Resource::RLIMIT_DATA,
+    ] {
         if let Ok((_, hard)) = getrlimit(resource) {
             let _ = setrlimit(resource, hard, hard);
         }

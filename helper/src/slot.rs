@@ -22,7 +22,6 @@ const RESTART_MARKER: &str = "restart-requested";
 #[derive(Debug)]
 pub struct Scan {
     dir: OwnedFd,
-    svscan_dir: OwnedFd,
     svscan_control: OwnedFd,
 }
 
@@ -45,7 +44,7 @@ impl Scan {
             fsx::open_dir(&dir, ".s6-svscan", ".s6-svscan")?.ok_or_else(|| not_running("no .s6-svscan"))?;
         let svscan_control = fsx::open_fifo(&svscan_dir, "control", ".s6-svscan/control")?
             .ok_or_else(|| not_running("no reader on .s6-svscan/control"))?;
-        Ok(Scan { dir, svscan_dir, svscan_control })
+        Ok(Scan { dir, svscan_control })
     }
 
     /// `a` rescan, `n` prune the supervisors of vanished services.
@@ -57,10 +56,10 @@ impl Scan {
     }
 
     /// Serializes helpers (two calls on one slot would remove each other's
-    /// staging directory). Taken on `.s6-svscan`, 0700 root: the caller
-    /// cannot open it to block everyone, and no file is created for it.
+    /// staging directory). The lock file is root's alone (0600): no other
+    /// user can open it to hold the lock and stall every helper.
     pub fn lock(&self) -> Result<Flock<OwnedFd>, Failure> {
-        let fd = nix::unistd::dup(&self.svscan_dir).map_err(|e| internal("lock", e))?;
+        let fd = fsx::open_private(&self.dir, ".hermes-s6-helper.lock")?;
         Flock::lock(fd, FlockArg::LockExclusive).map_err(|(_, e)| internal("lock", e))
     }
 }

@@ -92,8 +92,9 @@ fn racing_a_register_against_symlink_swaps_gains_nothing() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, vec![".s6-svscan".to_string()], "only s6-svscan's own dir remains");
+        .collect::<std::collections::BTreeSet<_>>();
+    let expected = [".hermes-s6-helper.lock", ".s6-svscan"].map(String::from).into();
+    assert_eq!(left, expected, "only s6-svscan's own dir and the helper's lock remain");
     assert!(std::fs::read_dir(c.host_path("/etc")).is_ok());
 }
 
@@ -132,4 +133,27 @@ fn upstream_permission_model_hands_hermes_root_in_one_step() {
     assert_ne!(out.code, Some(0));
     assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
     assert!(!ours.host_path("/run/service/x").exists());
+}
+
+/// The helper serializes itself with a lock only root can open: a hermes
+/// process holding every lock it can take (s6-overlay's `.s6-svscan` is
+/// 0755, unlike Debian's) stalls nothing.
+#[test]
+fn hermes_cannot_stall_the_helper_by_holding_locks() {
+    let Some(c) = boot("hermes_cannot_stall_the_helper_by_holding_locks") else { return };
+    profile_dir(&c, "alpha");
+    ok(&c, &["register", "alpha"]);
+    let widen = c.run_as(User::Root, &["chmod", "0755", "/run/service/.s6-svscan"], &[], None);
+    assert_eq!(widen.code, Some(0));
+    let lock = c.run_as(User::Hermes, &["sh", "-c", "exec 9</run/service/.hermes-s6-helper.lock"], &[], None);
+    assert_ne!(lock.code, Some(0), "hermes opened the helper's lock file");
+    let holder = c
+        .exec(User::Hermes, &["sh", "-c", "flock /run/service/.s6-svscan sleep 6 & flock /run/service sleep 6 & wait"])
+        .spawn();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    ok(&c, &["start", "alpha"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "the helper waited for a lock hermes held");
+    wait_up(&c, "gateway-alpha");
+    holder.wait_output();
 }

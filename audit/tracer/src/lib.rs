@@ -1,0 +1,42 @@
+//! The Rust half of the helper's audit kit (`audit/run` is the other):
+//! counting the helper's code, keeping `audit/CHECKLIST.md` anchored to it,
+//! and tracing the system calls of every helper operation inside the
+//! container emulation, checked against `audit/syscalls.allow`.
+
+pub mod allow;
+pub mod check;
+pub mod checklist;
+pub mod lex;
+pub mod loc;
+pub mod strace;
+pub mod trace;
+
+/// The traced operations, in the order they run, with what each exercises.
+pub const OPS: &[(&str, &str)] = &[
+    ("version", "--version"),
+    ("refused", "start ../main-hermes (invalid name, exit 65)"),
+    (
+        "closed-fds",
+        "start ../main-hermes with fds 0, 1 and 2 closed (exit 65)",
+    ),
+    (
+        "unauthorized",
+        "start audita as a user outside group hermes (exit 77)",
+    ),
+    ("register", "register audita, stdin /dev/null (no payload)"),
+    (
+        "register-payload",
+        "register auditb with an environment payload on stdin",
+    ),
+    ("rescan", "rescan"),
+    ("start", "start audita (supervised, down)"),
+    (
+        "restart",
+        "restart audita (up: SIGTERM with the restart marker)",
+    ),
+    ("stop", "stop audita"),
+    (
+        "unregister",
+        "unregister audita (stop, retire, prune, remove)",
+    ),
+];
