@@ -15,6 +15,10 @@ pub const DEFAULT_HERMES_HOME: &str = "/opt/data";
 pub const DEFAULT_SCAN_DIR: &str = "/run/service";
 /// Where the image installs the setuid helper.
 pub const DEFAULT_HELPER: &str = "/usr/libexec/hermes-s6-helper";
+/// Where the boot records how gateways are controlled (see [`crate::mode`]).
+pub const DEFAULT_MODE_FILE: &str = "/run/hermes-s6/mode";
+/// The unprivileged user every Hermes process runs as, and its group.
+pub const DEFAULT_HERMES_USER: &str = "hermes";
 
 pub const ENV_HERMES_HOME: &str = "HERMES_HOME";
 pub const ENV_HELPER: &str = "HERMES_S6_HELPER";
@@ -42,6 +46,11 @@ pub struct Config {
     pub helper: PathBuf,
     /// procfs mount, read for a gateway's start time (planned-stop marker).
     pub proc_dir: PathBuf,
+    /// The boot's record of the control mode (root-owned; see [`crate::mode`]).
+    pub mode_file: PathBuf,
+    /// The user every Hermes process runs as; its group of the same name
+    /// may read gateway status (and, in no-setuid mode, control gateways).
+    pub hermes_user: String,
 }
 
 impl Config {
@@ -68,6 +77,8 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_HELPER)),
             proc_dir: PathBuf::from("/proc"),
+            mode_file: PathBuf::from(DEFAULT_MODE_FILE),
+            hermes_user: DEFAULT_HERMES_USER.to_owned(),
         }
     }
 

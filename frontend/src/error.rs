@@ -22,6 +22,7 @@ pub mod exit {
     pub const OSFILE: u8 = 72;
     pub const CANTCREAT: u8 = 73;
     pub const IOERR: u8 = 74;
+    pub const TEMPFAIL: u8 = 75;
     pub const NOPERM: u8 = 77;
     pub const CONFIG: u8 = 78;
 }
@@ -135,6 +136,33 @@ pub enum Error {
 
     #[error("{what} is not implemented yet")]
     NotImplemented { what: &'static str },
+
+    #[error(
+        "{what}: in no-setuid mode only root changes gateway slots, and it does so at boot; {consequence}"
+    )]
+    NeedsNextBoot {
+        what: String,
+        /// What happens at the next container boot, and what to do now.
+        consequence: String,
+    },
+
+    #[error(
+        "cannot control gateway '{profile}': {reason}; in no-setuid mode group hermes controls only the gateways the boot granted it: restart the container"
+    )]
+    ControlNotGranted {
+        profile: ProfileName,
+        reason: String,
+    },
+
+    #[error(
+        "no s6-supervise runs for gateway '{profile}' (its control FIFO has no reader); in no-setuid mode only root can have s6-svscan start one: restart the container"
+    )]
+    SuperviseNotRunning { profile: ProfileName },
+
+    #[error(
+        "gateway '{profile}' was sent SIGTERM but its process did not end within {seconds} s; s6 kills it once the slot's timeout-kill expires and starts it again, unless it then exits 0: check with `hermes-s6 gateway status -p {profile}` and start it if it is down"
+    )]
+    RestartUnfinished { profile: ProfileName, seconds: u64 },
 }
 
 impl Error {
@@ -158,6 +186,9 @@ impl Error {
             Self::HelperKilled { .. } | Self::HostCommand { .. } | Self::NotImplemented { .. } => {
                 exit::SOFTWARE
             }
+            Self::NeedsNextBoot { .. } | Self::RestartUnfinished { .. } => exit::TEMPFAIL,
+            Self::ControlNotGranted { .. } => exit::NOPERM,
+            Self::SuperviseNotRunning { .. } => exit::UNAVAILABLE,
             Self::Io { .. } => exit::IOERR,
         }
     }

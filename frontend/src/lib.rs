@@ -10,6 +10,11 @@
 //! At boot, [`reconcile::reconcile`] re-creates every profile's slot from
 //! the persistent volume (the `hermes-s6 reconcile` command).
 //!
+//! [`doctor::examine`] checks everything gateways depend on (the
+//! `hermes-s6 doctor` command). Where setuid cannot work, the container runs
+//! in no-setuid mode ([`mode`]): control goes straight to the control FIFOs
+//! the boot granted to group hermes ([`direct`]) instead of the helper.
+//!
 //! Start with [`Config::from_env`], pick a backend with
 //! [`detect_service_manager`] and [`service_manager`] (or build
 //! [`S6Manager`] directly), and drive it through [`ServiceManager`].
@@ -17,10 +22,18 @@
 #[cfg(unix)]
 pub mod cli;
 pub mod config;
+#[cfg(unix)]
+pub mod direct;
+#[cfg(unix)]
+pub mod doctor;
 pub mod env_payload;
 pub mod error;
 pub mod helper;
+#[cfg(unix)]
+pub mod identity;
 pub mod manager;
+#[cfg(unix)]
+pub mod mode;
 pub mod profile;
 #[cfg(unix)]
 pub mod reconcile;

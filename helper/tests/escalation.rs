@@ -88,7 +88,7 @@ fn racing_a_register_against_symlink_swaps_gains_nothing() {
         ok(&c, &unreg);
     }
     racing.wait_output();
-    let left: Vec<String> = std::fs::read_dir(c.host_path("/run/service"))
+    let left = std::fs::read_dir(c.host_path("/run/service"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! hermes-s6 gateway start|stop|restart [-p <profile> | --all]
-//! hermes-s6 gateway status [-p <profile> | --all] [--json]
+//! hermes-s6 gateway status [-p <profile> | --all] [--json | --watch]
 //! hermes-s6 profile register <profile> [--down]
 //! hermes-s6 profile unregister <profile>
 //! hermes-s6 reconcile [--dry-run] [--json] [--container-command <words>]
@@ -15,6 +15,7 @@
 //! selects: `default`, or `<name>` when it points at `…/profiles/<name>`.
 
 mod doctor;
+pub mod generate;
 mod reconcile;
 pub mod render;
 
@@ -38,11 +39,33 @@ pub use self::render::Style;
 /// non-terminal stdin, like the helper does.
 const PAYLOAD_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `--long-help` and the man page: what the commands are for.
+const LONG_ABOUT: &str = "Control and inspect Hermes profile gateways supervised by s6.
+
+In the Hermes container every profile's messaging gateway is the s6 service /run/service/gateway-<profile>. hermes-s6 reads their state directly and asks the setuid helper hermes-s6-helper for every change (or, in no-setuid mode, writes s6 control commands into the control FIFOs the boot granted to group hermes).
+
+  hermes-s6 gateway start|stop|restart [-p <profile> | --all]
+  hermes-s6 gateway status [-p <profile> | --all] [--json | --watch]
+  hermes-s6 profile register <profile> [--down]
+  hermes-s6 profile unregister <profile>
+  hermes-s6 reconcile [--dry-run] [--json]
+  hermes-s6 doctor [--json]
+
+Without -p or --all, commands act on the profile HERMES_HOME selects: default, or <name> when it points at .../profiles/<name>.";
+
+const AFTER_LONG_HELP: &str = "Environment: HERMES_HOME (the data volume, default /opt/data), HERMES_S6_HELPER (the helper's path, default /usr/libexec/hermes-s6-helper), HERMES_S6_SCANDIR (the scan directory read for status, default /run/service), NO_COLOR (no colors on a terminal).
+
+Exit status: 0 on success; 64 usage; 65 invalid profile name or environment; 66 no such gateway; 69 s6 not running; 72 helper missing; 75 takes effect at the next boot (no-setuid mode) or a restart did not finish; 77 not permitted; 78 unsafe state found; doctor exits 1 when a check failed.
+
+Files: /run/hermes-s6/mode (the control mode the boot recorded), $HERMES_HOME/logs/container-boot.log (one line per profile and boot), $HERMES_HOME/logs/gateways/<profile>/current (a gateway's log).";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hermes-s6",
     version,
-    about = "Control and inspect Hermes profile gateways supervised by s6"
+    about = "Control and inspect Hermes profile gateways supervised by s6",
+    long_about = LONG_ABOUT,
+    after_long_help = AFTER_LONG_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -78,7 +101,8 @@ pub enum Command {
         #[arg(long, value_name = "WORDS", allow_hyphen_values = true)]
         container_command: Option<String>,
     },
-    /// Check that gateways can be controlled from here
+    /// Check that gateways can be supervised and controlled from here; every
+    /// problem comes with what to do (exit 1 when a check failed)
     Doctor {
         /// Print a JSON document (schema hermes-s6.doctor/1)
         #[arg(long)]
@@ -94,13 +118,16 @@ pub enum GatewayCommand {
     Stop(Target),
     /// Restart running gateways; start stopped ones
     Restart(Target),
-    /// Show gateway status
+    /// Show gateway status: a table on a terminal, key=value lines otherwise
     Status {
         #[command(flatten)]
         target: Target,
         /// Print a JSON document (schema hermes-s6.status/1)
         #[arg(long)]
         json: bool,
+        /// Redraw the table every second until interrupted (needs a terminal)
+        #[arg(long, conflicts_with = "json")]
+        watch: bool,
     },
 }
 
@@ -177,6 +204,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // Not part of `Cli`, so that completions and the man page do not offer it.
+    if args.get(1).is_some_and(|a| a == generate::COMMAND) {
+        return generate::main(&args[1..], out, err);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -214,7 +246,16 @@ fn dispatch(
             GatewayCommand::Restart(target) => {
                 lifecycle(Lifecycle::Restart, &target, context, out, err)
             }
-            GatewayCommand::Status { target, json } => status(&target, json, context, out),
+            GatewayCommand::Status {
+                target,
+                json,
+                watch: false,
+            } => status(&target, json, context, out),
+            GatewayCommand::Status {
+                target,
+                watch: true,
+                ..
+            } => watch(&target, context, out, err),
         },
         Command::Profile { action } => match action {
             ProfileCommand::Register { profile, down } => {
@@ -328,17 +369,53 @@ fn lifecycle(
     Ok(code)
 }
 
+fn gather_status(target: &Target, context: &Context) -> Result<Vec<GatewayStatus>, Error> {
+    if context.service_manager == ServiceManagerKind::S6 {
+        s6_status(target, context)
+    } else {
+        host_status(target, context)
+    }
+}
+
+/// `status --watch`: the table redrawn in place every second, until
+/// interrupted. Without a terminal on stdout it is refused: a stream of
+/// screen-clearing frames is no use to a pipe or a log.
+fn watch(
+    target: &Target,
+    context: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Error> {
+    if !context.style.table {
+        let _ = writeln!(
+            err,
+            "hermes-s6: --watch redraws the table in place and needs a terminal on standard output; \
+             for scripts and logs run `hermes-s6 gateway status --all` (or `--json`) from a loop instead"
+        );
+        return Ok(exit::USAGE);
+    }
+    let title = match (&target.profile, target.all) {
+        (Some(profile), _) => format!("hermes-s6 gateway status -p {profile}"),
+        (None, true) => "hermes-s6 gateway status --all".to_owned(),
+        (None, false) => format!(
+            "hermes-s6 gateway status -p {}",
+            context.config.active_profile
+        ),
+    };
+    let _ = render::watch(out, render::WATCH_INTERVAL, None, |frame| {
+        let gateways = gather_status(target, context);
+        render::write_watch_frame(frame, context.style, &title, gateways.as_deref());
+    });
+    Ok(exit::OK)
+}
+
 fn status(
     target: &Target,
     json: bool,
     context: &Context,
     out: &mut dyn Write,
 ) -> Result<u8, Error> {
-    let gateways = if context.service_manager == ServiceManagerKind::S6 {
-        s6_status(target, context)?
-    } else {
-        host_status(target, context)?
-    };
+    let gateways = gather_status(target, context)?;
     if json {
         let report = StatusReport::new(context.service_manager, gateways);
         let _ = serde_json::to_writer_pretty(&mut *out, &report);

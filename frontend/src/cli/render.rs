@@ -1,9 +1,28 @@
 //! Human output of `gateway status`: an aligned table on a terminal, stable
-//! `key=value` lines otherwise (for scripts and logs).
+//! `key=value` lines otherwise (for scripts and logs), and the frames of
+//! `--watch`.
+//!
+//! Table columns: PROFILE; STATE (`up`, `down`, `finishing`,
+//! `unsupervised`, ...; green when up, red when it should run and does not);
+//! PID; FOR (time in the current state: the uptime while up); WANT (what s6
+//! wants: `up` means s6 restarts it whenever it goes down); RESTARTS (deaths
+//! s6 recorded); LAST EXIT (how the last run ended); INTENT (`desired_state`
+//! on the volume, what the next boot applies); GATEWAY (the state the gateway
+//! itself reports); CRASH LOOP (`yes` when s6 gave up on it; the record
+//! follows the table).
 
 use std::io::{self, Write};
+use std::time::Duration;
 
+use crate::error::Error;
 use crate::status::{GatewayState, GatewayStatus};
+use crate::time::{iso8601_utc, unix_now};
+
+/// How often `--watch` redraws.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Cursor home, then clear the screen: the start of every `--watch` frame.
+pub const CLEAR_SCREEN: &[u8] = b"\x1b[H\x1b[2J";
 
 /// How to print for whoever reads stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,7 +116,7 @@ fn write_lines(out: &mut dyn Write, gateways: &[GatewayStatus]) -> io::Result<()
         let process = g.process.as_ref();
         writeln!(
             out,
-            "profile={} state={} pid={} for={} ready={} want={} normally={} restarts={} last_exit={} intent={} gateway={} log={}",
+            "profile={} state={} pid={} for={} ready={} want={} normally={} restarts={} last_exit={} intent={} gateway={} crash_loop={} log={}",
             g.profile,
             g.state.as_str(),
             or_dash(process.and_then(|p| p.pid)),
@@ -109,6 +128,7 @@ fn write_lines(out: &mut dyn Write, gateways: &[GatewayStatus]) -> io::Result<()
             last_exit(g).replace(' ', ":"),
             or_dash(g.desired_state.as_deref()),
             or_dash(g.gateway_state.as_deref()),
+            yes_no(g.crash_loop.is_some()),
             g.log.display(),
         )?;
         if let Some(crash_loop) = &g.crash_loop {
@@ -131,12 +151,12 @@ fn write_table(out: &mut dyn Write, style: Style, gateways: &[GatewayStatus]) ->
         "STATE",
         "PID",
         "FOR",
-        "READY",
         "WANT",
         "RESTARTS",
         "LAST EXIT",
         "INTENT",
         "GATEWAY",
+        "CRASH LOOP",
     ];
     let rows: Vec<[String; 10]> = gateways
         .iter()
@@ -147,12 +167,12 @@ fn write_table(out: &mut dyn Write, style: Style, gateways: &[GatewayStatus]) ->
                 g.state.as_str().to_owned(),
                 or_dash(process.and_then(|p| p.pid)),
                 or_dash(process.map(|p| human_duration(p.seconds))),
-                or_dash(process.map(|p| yes_no(p.ready))),
                 or_dash(process.map(|p| if p.want_up { "up" } else { "down" })),
                 or_dash(g.restarts),
                 last_exit(g),
                 or_dash(g.desired_state.as_deref()),
                 or_dash(g.gateway_state.as_deref()),
+                if g.crash_loop.is_some() { "yes" } else { "-" }.to_owned(),
             ]
         })
         .collect();
@@ -181,12 +201,17 @@ fn write_table(out: &mut dyn Write, style: Style, gateways: &[GatewayStatus]) ->
             }
             text.push_str(&" ".repeat(pad));
         }
+        text.truncate(text.trim_end().len());
         text
     };
     let header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
     writeln!(out, "{}", line(&header, &[]))?;
     for (g, row) in gateways.iter().zip(&rows) {
-        writeln!(out, "{}", line(row, &[None, Some(state_color(g))]))?;
+        let loop_color = g.crash_loop.as_ref().map(|_| RED);
+        let mut colors = vec![None, Some(state_color(g))];
+        colors.resize(9, None);
+        colors.push(loop_color);
+        writeln!(out, "{}", line(row, &colors))?;
     }
     for g in gateways {
         if let Some(crash_loop) = &g.crash_loop {
@@ -198,8 +223,87 @@ fn write_table(out: &mut dyn Write, style: Style, gateways: &[GatewayStatus]) ->
     }
     if let [only] = gateways {
         writeln!(out, "log: {}", only.log.display())?;
+    } else {
+        writeln!(out, "{}", summary(gateways))?;
     }
     Ok(())
+}
+
+/// `3 gateways: 2 up, 1 down (1 crash-looping)`.
+pub fn summary(gateways: &[GatewayStatus]) -> String {
+    let count = |state: GatewayState| gateways.iter().filter(|g| g.state == state).count();
+    let mut parts = vec![
+        format!("{} up", count(GatewayState::Up)),
+        format!(
+            "{} down",
+            count(GatewayState::Down) + count(GatewayState::Finishing)
+        ),
+    ];
+    let unsupervised = count(GatewayState::Unsupervised);
+    if unsupervised > 0 {
+        parts.push(format!("{unsupervised} unsupervised"));
+    }
+    let unknown = count(GatewayState::Unknown) + count(GatewayState::Unregistered);
+    if unknown > 0 {
+        parts.push(format!("{unknown} other"));
+    }
+    let looping = gateways.iter().filter(|g| g.crash_loop.is_some()).count();
+    let looping = if looping > 0 {
+        format!(" ({looping} crash-looping)")
+    } else {
+        String::new()
+    };
+    let noun = if gateways.len() == 1 {
+        "gateway"
+    } else {
+        "gateways"
+    };
+    format!("{} {noun}: {}{looping}", gateways.len(), parts.join(", "))
+}
+
+/// Redraws a frame every `interval`: each write starts with
+/// [`CLEAR_SCREEN`] and holds the whole frame, so the terminal never shows
+/// half a table. Runs until interrupted, or for `frames` frames; stops
+/// quietly when stdout goes away.
+pub fn watch(
+    out: &mut dyn Write,
+    interval: Duration,
+    frames: Option<u64>,
+    mut draw: impl FnMut(&mut Vec<u8>),
+) -> io::Result<()> {
+    let mut drawn = 0;
+    loop {
+        let mut frame = CLEAR_SCREEN.to_vec();
+        draw(&mut frame);
+        out.write_all(&frame)?;
+        out.flush()?;
+        drawn += 1;
+        if frames.is_some_and(|frames| drawn >= frames) {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// One `--watch` frame: a title line with the time, then the table (or
+/// why there is none).
+pub fn write_watch_frame(
+    frame: &mut Vec<u8>,
+    style: Style,
+    title: &str,
+    gateways: Result<&[GatewayStatus], &Error>,
+) {
+    let _ = writeln!(
+        frame,
+        "Every {}s: {title}    {}    (Ctrl-C to stop)\n",
+        WATCH_INTERVAL.as_secs(),
+        iso8601_utc(unix_now())
+    );
+    let _ = match gateways {
+        Ok([]) => writeln!(frame, "no gateways are registered"),
+        Ok(gateways) => write_status(frame, style, gateways),
+        Err(e) => writeln!(frame, "hermes-s6: {e}"),
+    };
 }
 
 #[cfg(test)]
@@ -267,8 +371,8 @@ mod tests {
         let text = render(Style::default(), &sample());
         assert_eq!(
             text,
-            "profile=default state=up pid=4242 for=3725 ready=no want=up normally=up restarts=0 last_exit=- intent=running gateway=running log=/opt/data/logs/gateways/default/current\n\
-             profile=work state=down pid=- for=3 ready=no want=up normally=up restarts=7 last_exit=SIGKILL intent=- gateway=- log=/opt/data/logs/gateways/work/current\n\
+            "profile=default state=up pid=4242 for=3725 ready=no want=up normally=up restarts=0 last_exit=- intent=running gateway=running crash_loop=no log=/opt/data/logs/gateways/default/current\n\
+             profile=work state=down pid=- for=3 ready=no want=up normally=up restarts=7 last_exit=SIGKILL intent=- gateway=- crash_loop=no log=/opt/data/logs/gateways/work/current\n\
              profile=work problem: gateway_state.json is not a JSON object\n"
         );
     }
@@ -284,18 +388,21 @@ mod tests {
         );
         assert!(!plain.contains('\x1b'));
         let lines: Vec<&str> = plain.lines().collect();
-        assert!(
-            lines[0].starts_with("PROFILE  STATE  PID   FOR   READY  WANT"),
+        assert_eq!(
+            lines[0],
+            "PROFILE  STATE  PID   FOR   WANT  RESTARTS  LAST EXIT  INTENT   GATEWAY  CRASH LOOP",
             "{plain}"
         );
-        assert!(
-            lines[1].starts_with("default  up     4242  1h2m  no     up"),
+        assert_eq!(
+            lines[1], "default  up     4242  1h2m  up    0         -          running  running  -",
             "{plain}"
         );
-        assert!(
-            lines[2].starts_with("work     down   -     3s    no     up"),
+        assert_eq!(
+            lines[2], "work     down   -     3s    up    7         SIGKILL    -        -        -",
             "{plain}"
         );
+        assert_eq!(lines[3], "work: gateway_state.json is not a JSON object");
+        assert_eq!(lines[4], "2 gateways: 1 up, 1 down");
         let colored = render(
             Style {
                 table: true,
@@ -305,6 +412,90 @@ mod tests {
         );
         assert!(colored.contains("\x1b[32mup\x1b[0m"));
         assert!(colored.contains("\x1b[31mdown\x1b[0m"));
+    }
+
+    #[test]
+    fn the_table_flags_crash_loops_and_sums_up() {
+        let mut gateways = sample();
+        gateways[1].crash_loop = Some(crate::status::CrashLoop::parse(
+            "crash-looping: stopped after 5 failures in 60 s (last exit 1, at 17)",
+        ));
+        gateways[1].problems.clear();
+        let style = Style {
+            table: true,
+            color: false,
+        };
+        let text = render(style, &gateways);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[2].ends_with("-        -        yes"), "{text}");
+        assert_eq!(
+            lines[3],
+            "work: crash-looping: stopped after 5 failures in 60 s (last exit 1, at 17)"
+        );
+        assert_eq!(lines[4], "2 gateways: 1 up, 1 down (1 crash-looping)");
+        let colored = render(
+            Style {
+                table: true,
+                color: true,
+            },
+            &gateways,
+        );
+        assert!(colored.contains("\x1b[31myes\x1b[0m"), "{colored}");
+        let plain = render(Style::default(), &gateways);
+        assert!(plain.contains(" crash_loop=yes log="), "{plain}");
+        // One gateway: its log instead of the summary.
+        let one = render(style, &gateways[..1]);
+        assert!(
+            one.ends_with("log: /opt/data/logs/gateways/default/current\n"),
+            "{one}"
+        );
+    }
+
+    #[test]
+    fn watch_redraws_whole_frames() {
+        let mut out = Vec::new();
+        let mut n = 0;
+        watch(&mut out, Duration::from_millis(1), Some(3), |frame| {
+            n += 1;
+            let gateways = sample();
+            write_watch_frame(
+                frame,
+                Style {
+                    table: true,
+                    color: false,
+                },
+                "hermes-s6 gateway status --all",
+                Ok(&gateways),
+            );
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        let text = String::from_utf8(out).unwrap();
+        let frames: Vec<&str> = text.split("\x1b[H\x1b[2J").skip(1).collect();
+        assert_eq!(frames.len(), 3, "{text}");
+        for frame in frames {
+            assert!(
+                frame.starts_with("Every 1s: hermes-s6 gateway status --all    "),
+                "{frame}"
+            );
+            assert!(frame.contains("\n\nPROFILE  STATE"), "{frame}");
+            assert!(frame.ends_with("2 gateways: 1 up, 1 down\n"), "{frame}");
+        }
+        let mut frame = Vec::new();
+        write_watch_frame(&mut frame, Style::default(), "t", Ok(&[]));
+        assert!(
+            String::from_utf8(frame)
+                .unwrap()
+                .ends_with("no gateways are registered\n")
+        );
+        let mut frame = Vec::new();
+        let error = Error::NotImplemented { what: "x" };
+        write_watch_frame(&mut frame, Style::default(), "t", Err(&error));
+        assert!(
+            String::from_utf8(frame)
+                .unwrap()
+                .ends_with("hermes-s6: x is not implemented yet\n")
+        );
     }
 
     #[test]

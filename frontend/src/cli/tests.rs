@@ -21,6 +21,10 @@ impl Scratch {
         config.hermes_home = root.join("data");
         config.scan_dir = root.join("service");
         config.helper = root.join("helper");
+        config.mode_file = root.join("mode");
+        // Run as root, the reconciler acts as this user on the volume: the
+        // scratch tree is the test user's own.
+        config.hermes_user = "root".to_owned();
         std::fs::create_dir_all(&config.hermes_home).unwrap();
         std::fs::create_dir_all(&config.scan_dir).unwrap();
         let script = format!(
@@ -494,11 +498,82 @@ fn doctor_reports_checks() {
     assert_eq!(doc["schema"], "hermes-s6.doctor/1");
     // The stand-in helper is not setuid root.
     assert_eq!(code, 1);
-    let helper = doc["checks"]
-        .as_array()
-        .unwrap()
+    let checks = doc["checks"].as_array().unwrap();
+    let helper = checks
         .iter()
-        .find(|c| c["name"] == "helper")
+        .find(|c| c["id"] == "helper.permissions")
         .unwrap();
     assert_eq!(helper["verdict"], "fail");
+    assert!(
+        helper["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the setuid bit is missing"),
+        "{helper}"
+    );
+    assert!(helper["fix"].as_str().unwrap().contains("chmod 4750"));
+    assert_eq!(doc["control_mode"], "setuid");
+    assert!(doc["summary"]["fail"].as_u64().unwrap() > 0);
+    // Every problem says what to do.
+    for check in checks {
+        assert_eq!(check["verdict"] == "ok", check["fix"].is_null(), "{check}");
+    }
+    let (code, out, _) = s.run(&["doctor"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("fail  helper permissions: "), "{out}");
+    assert!(out.contains("      fix: "), "{out}");
+}
+
+#[test]
+fn watch_needs_a_terminal_and_conflicts_with_json() {
+    let s = Scratch::new("exit 0");
+    let (code, out, err) = s.run(&["gateway", "status", "--all", "--watch"]);
+    assert_eq!((code, out.as_str()), (64, ""));
+    assert!(
+        err.contains("--watch redraws the table in place and needs a terminal"),
+        "{err}"
+    );
+    let (code, _, err) = s.run(&["gateway", "status", "--watch", "--json"]);
+    assert_eq!(code, 64);
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let s = Scratch::new("exit 0");
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = s.run(&["generate", "completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("gateway") && out.contains("doctor"),
+            "{shell}: {out}"
+        );
+        // The hidden command stays hidden.
+        assert!(!out.contains("generate"), "{shell}");
+        if shell == "bash" {
+            let script = s.root().join("completion.bash");
+            std::fs::write(&script, &out).unwrap();
+            let syntax = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&script)
+                .status()
+                .unwrap();
+            assert!(syntax.success(), "bash -n on the completions");
+        }
+    }
+    let (code, out, _) = s.run(&["generate", "man"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with(".ie") || out.contains(".TH hermes-s6 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("gateway") && out.contains("HERMES_HOME"),
+        "{out}"
+    );
+    let (code, _, _) = s.run(&["generate", "completions", "tcsh"]);
+    assert_eq!(code, 64);
+    // Not listed in the help either.
+    let (_, help, _) = s.run(&["--help"]);
+    assert!(!help.contains("generate"), "{help}");
 }

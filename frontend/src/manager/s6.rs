@@ -3,16 +3,22 @@
 //!
 //! State is read directly (the hermes user may read every slot's
 //! `supervise/status`); every change goes through the setuid helper, with
-//! all profiles of an operation in one helper call.
+//! all profiles of an operation in one helper call. In no-setuid mode
+//! ([`crate::mode`]) start, stop and restart write s6 control bytes into the
+//! control FIFOs the boot granted to group hermes ([`crate::direct`]), and
+//! what only root can do (creating or removing slots) waits for the next
+//! boot.
 
 use std::io;
 use std::time::SystemTime;
 
 use crate::config::Config;
+use crate::direct;
 use crate::env_payload::ExtraEnv;
 use crate::error::Error;
 use crate::helper::{Helper, HelperOp, ProfileOutcomes};
 use crate::manager::{ServiceManager, ServiceManagerKind, dedup};
+use crate::mode::{self, ControlMode};
 use crate::profile::ProfileName;
 use crate::s6::supervise;
 use crate::state::{DesiredState, PlannedStop, ProfileDir, read_state_summary};
@@ -23,6 +29,9 @@ use crate::time::{Tai64N, unix_now};
 pub struct S6Manager {
     config: Config,
     helper: Helper,
+    /// Set by [`S6Manager::with_control_mode`]; read from the boot's record
+    /// otherwise, when an operation needs it.
+    mode: Option<ControlMode>,
 }
 
 /// Profiles of one lifecycle call, sorted by what has to happen to them.
@@ -39,7 +48,22 @@ struct Plan {
 impl S6Manager {
     pub fn new(config: Config) -> Self {
         let helper = Helper::new(config.helper.clone());
-        Self { config, helper }
+        Self {
+            config,
+            helper,
+            mode: None,
+        }
+    }
+
+    /// Uses `mode` instead of the boot's record.
+    pub fn with_control_mode(mut self, mode: ControlMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// How lifecycle commands reach s6 in this container.
+    pub fn control_mode(&self) -> ControlMode {
+        self.mode.unwrap_or_else(|| mode::detect(&self.config))
     }
 
     pub fn config(&self) -> &Config {
@@ -145,6 +169,11 @@ impl S6Manager {
                 } else {
                     GatewayState::Down
                 };
+                // A record left when s6 gave up is stale once the gateway
+                // runs again (in no-setuid mode a start cannot remove it).
+                if process.up {
+                    status.crash_loop = None;
+                }
                 status.process = Some(process);
             }
             Err(e) => status.problems.push(e.to_string()),
@@ -239,6 +268,9 @@ impl S6Manager {
     /// a slot (they come up down), records `running`, then one helper call
     /// per operation, then one rescan when anything was registered.
     fn bring_up(&self, profiles: &[ProfileName], restart: bool) -> Result<ProfileOutcomes, Error> {
+        if self.control_mode() == ControlMode::NoSetuid {
+            return Ok(self.bring_up_directly(profiles, restart));
+        }
         let mut plan = self.plan(profiles);
         let newly_registered = self.register_missing(&mut plan)?;
         let targets: Vec<ProfileName> = plan
@@ -271,6 +303,36 @@ impl S6Manager {
     }
 }
 
+/// No-setuid mode.
+impl S6Manager {
+    /// Start or restart through the granted control FIFOs. A real profile
+    /// without a slot cannot get one before the next boot: its intent is
+    /// recorded, and it is reported.
+    fn bring_up_directly(&self, profiles: &[ProfileName], restart: bool) -> ProfileOutcomes {
+        let plan = self.plan(profiles);
+        let mut settled = plan.settled;
+        for (profile, recorded) in self.record_intent(&plan.without_slot, DesiredState::Running) {
+            let error = recorded.err().unwrap_or_else(|| Error::NeedsNextBoot {
+                what: format!("gateway '{profile}' has no slot, and cannot get one now"),
+                consequence: "its intent (running) is recorded: the next container boot registers and starts it".to_owned(),
+            });
+            settled.push((profile, Err(error)));
+        }
+        let intent = self.record_intent(&plan.registered, DesiredState::Running);
+        let control = if restart {
+            direct::restart(&self.config, &plan.registered)
+        } else {
+            direct::send_all(&self.config, &plan.registered, direct::UP)
+        };
+        settled.extend(merge(control, intent));
+        in_order(profiles, settled)
+    }
+
+    fn needs_next_boot(&self, what: String, consequence: String) -> Error {
+        Error::NeedsNextBoot { what, consequence }
+    }
+}
+
 impl ServiceManager for S6Manager {
     fn kind(&self) -> ServiceManagerKind {
         ServiceManagerKind::S6
@@ -294,6 +356,8 @@ impl ServiceManager for S6Manager {
         let intent = self.record_intent(&plan.registered, DesiredState::Stopped);
         let control = if plan.registered.is_empty() {
             Vec::new()
+        } else if self.control_mode() == ControlMode::NoSetuid {
+            direct::send_all(&self.config, &plan.registered, direct::DOWN)
         } else {
             self.helper.run(HelperOp::Stop, &plan.registered)?
         };
@@ -319,7 +383,7 @@ impl ServiceManager for S6Manager {
     }
 
     fn supports_runtime_registration(&self) -> bool {
-        true
+        self.control_mode() == ControlMode::Setuid
     }
 
     /// `register` (with the environment payload), then `start` unless
@@ -331,6 +395,45 @@ impl ServiceManager for S6Manager {
         extra_env: &ExtraEnv,
         start_now: bool,
     ) -> Result<(), Error> {
+        if self.control_mode() == ControlMode::NoSetuid {
+            if self.slot_exists(profile) {
+                return Err(Error::AlreadyRegistered {
+                    profile: profile.clone(),
+                });
+            }
+            if !self.config.profile_exists(profile) {
+                return Err(self.needs_next_boot(
+                    format!("cannot register gateway '{profile}' now"),
+                    format!(
+                        "create the profile on the volume (`hermes profile create {profile}`); the next container boot registers it"
+                    ),
+                ));
+            }
+            let desired = if start_now {
+                DesiredState::Running
+            } else {
+                DesiredState::Stopped
+            };
+            if let Some((_, Err(e))) = self
+                .record_intent(std::slice::from_ref(profile), desired)
+                .pop()
+            {
+                return Err(e);
+            }
+            let extra = if extra_env.is_empty() {
+                ""
+            } else {
+                "; the environment variables given are not kept (the boot registers slots without any)"
+            };
+            return Err(self.needs_next_boot(
+                format!("cannot register gateway '{profile}' now"),
+                format!(
+                    "its intent ({}) is recorded: the next container boot registers it{}{extra}",
+                    desired.as_str(),
+                    if start_now { " and starts it" } else { " down" }
+                ),
+            ));
+        }
         self.helper.register(profile, extra_env)?;
         let mut outcome = Ok(());
         if start_now {
@@ -347,6 +450,14 @@ impl ServiceManager for S6Manager {
     }
 
     fn unregister_profile_gateway(&self, profile: &ProfileName) -> Result<(), Error> {
+        if self.control_mode() == ControlMode::NoSetuid {
+            return Err(self.needs_next_boot(
+                format!("cannot unregister gateway '{profile}' now"),
+                format!(
+                    "stop it with `hermes-s6 gateway stop -p {profile}` (its slot stays, down); a profile deleted from the volume gets no slot at the next container boot"
+                ),
+            ));
+        }
         self.helper
             .run(HelperOp::Unregister, std::slice::from_ref(profile))?
             .pop()

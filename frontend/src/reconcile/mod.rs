@@ -19,6 +19,11 @@
 //! refuses as unsafe, a file that cannot be removed) are reported and the
 //! boot goes on; the run fails only when the helper cannot be used at all
 //! (missing, not privileged) or s6-svscan is not running.
+//!
+//! Run as root (the boot of a no-setuid container, see [`crate::mode`]),
+//! the reconciler does everything with hermes's rights and takes root's
+//! only to run the helper ([`crate::identity`]): root never follows a path
+//! on the hermes-writable volume.
 
 pub mod bootlog;
 pub mod plan;
@@ -36,6 +41,7 @@ use serde_json::{Map, Value};
 use crate::config::Config;
 use crate::error::Error;
 use crate::helper::{Helper, HelperOp};
+use crate::identity::{AsHermes, privileged};
 use crate::profile::ProfileName;
 use crate::state::ProfileDir;
 use crate::time::{iso8601_utc, unix_now};
@@ -206,8 +212,35 @@ pub struct Reconciled {
     pub error: Option<Error>,
 }
 
-/// Surveys, plans and (unless `dry_run`) carries the plan out.
+/// Surveys, plans and (unless `dry_run`) carries the plan out. As root, with
+/// hermes's rights except for the helper calls.
 pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconciled {
+    let identity = match AsHermes::adopt(&config.hermes_user) {
+        Ok(identity) => identity,
+        Err(error) => {
+            let nothing = Plan {
+                mode: Mode::Reconcile,
+                seed_root_state: false,
+                profiles: Vec::new(),
+                skipped: Vec::new(),
+                ignored: Vec::new(),
+                other_slots: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let unread = Survey {
+                hermes_home: config.hermes_home.clone(),
+                root: Err("not read".to_owned()),
+                profiles_dir: survey::ProfilesDir::Missing,
+                slots: Ok(Default::default()),
+            };
+            let mut report = Report::from_plan(&nothing, &unread, settings, dry_run);
+            report.error = Some(error.to_string());
+            return Reconciled {
+                report,
+                error: Some(error),
+            };
+        }
+    };
     let survey = Survey::take(config);
     let plan = plan(&survey, settings);
     let mut report = Report::from_plan(&plan, &survey, settings, dry_run);
@@ -218,7 +251,7 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
         };
     }
     let helper = Helper::new(config.helper.clone());
-    let error = execute(config, &helper, &plan, &mut report).err();
+    let error = execute(config, &helper, identity.as_ref(), &plan, &mut report).err();
     if let Some(error) = &error {
         report.error = Some(error.to_string());
     }
@@ -229,6 +262,7 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
 fn execute(
     config: &Config,
     helper: &Helper,
+    identity: Option<&AsHermes>,
     plan: &Plan,
     report: &mut Report,
 ) -> Result<(), Error> {
@@ -245,7 +279,7 @@ fn execute(
     let to_register = plan.to_register();
     let mut failed: HashSet<ProfileName> = HashSet::new();
     if !to_register.is_empty() {
-        let outcomes = match call(helper, HelperOp::Register, &to_register, report) {
+        let outcomes = match call(helper, identity, HelperOp::Register, &to_register, report) {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 mark_skipped(report, &to_register);
@@ -279,7 +313,7 @@ fn execute(
         .filter(|p| !failed.contains(p))
         .collect();
     if !to_start.is_empty() {
-        let outcomes = match call(helper, HelperOp::Start, &to_start, report) {
+        let outcomes = match call(helper, identity, HelperOp::Start, &to_start, report) {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 mark_not_started(report, &to_start);
@@ -309,7 +343,7 @@ fn execute(
     if to_start.iter().any(newly_registered) {
         return Ok(());
     }
-    let rescan = helper.rescan();
+    let rescan = privileged(identity, || helper.rescan());
     report.helper_calls.push(HelperCall {
         op: HelperOp::Rescan.as_str(),
         profiles: 0,
@@ -321,11 +355,12 @@ fn execute(
 /// Runs one helper operation and records it in the report.
 fn call(
     helper: &Helper,
+    identity: Option<&AsHermes>,
     op: HelperOp,
     profiles: &[ProfileName],
     report: &mut Report,
 ) -> Result<crate::helper::ProfileOutcomes, Error> {
-    let result = helper.run(op, profiles);
+    let result = privileged(identity, || helper.run(op, profiles));
     // A slot registered meanwhile is what register was for.
     let fine = |r: &Result<(), Error>| matches!(r, Ok(()) | Err(Error::AlreadyRegistered { .. }));
     let summary = match &result {

@@ -14,6 +14,7 @@
 #   HELPER HELPER_GID HELPER_MODE   helper binary, its group and mode
 #   FRONTEND STANDIN                 binaries for /usr/local/bin
 #   SYSLOG         1: bind $EMU_DIR/devlog at /dev/log
+#   NO_NEW_PRIVS   1: s6-svscan (so every service) runs with no_new_privs
 #   CONTAINER_PATH PATH of s6-svscan (and so of every service)
 
 set -eu
@@ -79,4 +80,8 @@ rmdir /.old-root
 # cont-init scripts run (driven from the Rust side: Container::stage2).
 set +x
 exec 2>&3 3>&-
+if [ "$NO_NEW_PRIVS" = 1 ]; then
+    exec /usr/bin/setpriv --no-new-privs \
+        /usr/bin/env -i PATH="$CONTAINER_PATH" /usr/bin/s6-svscan -c "$SERVICE_CAP" /run/service
+fi
 exec /usr/bin/env -i PATH="$CONTAINER_PATH" /usr/bin/s6-svscan -c "$SERVICE_CAP" /run/service

@@ -121,6 +121,15 @@ pub struct Options {
     /// `main-hermes` and `dashboard` services and the container command are
     /// left to the tests.
     pub cont_init: bool,
+    /// A container where setuid cannot work (default false), as under
+    /// Kubernetes `allowPrivilegeEscalation: false`: the helper is installed
+    /// without the setuid bit (mode 0755, whatever [`Options::helper_mode`]
+    /// says), `HERMES_S6_NO_SETUID=1` is in the container environment (the
+    /// image's cont-init scripts read it: combine with [`Options::cont_init`]
+    /// to boot the image's no-setuid mode), and every process of the
+    /// container runs with `no_new_privs`: s6-svscan (so every service) and
+    /// every command run through [`Container::exec`], whatever its user.
+    pub no_setuid: bool,
 }
 
 impl Default for Options {
@@ -134,11 +143,31 @@ impl Default for Options {
             helper_mode: 0o4750,
             binaries: None,
             cont_init: false,
+            no_setuid: false,
         }
     }
 }
 
 impl Options {
+    /// Mode the helper is installed with.
+    pub fn installed_helper_mode(&self) -> u32 {
+        if self.no_setuid {
+            0o755
+        } else {
+            self.helper_mode
+        }
+    }
+
+    /// The container environment's files: [`Options::container_env`], plus
+    /// `HERMES_S6_NO_SETUID=1` with [`Options::no_setuid`] unless given.
+    pub fn container_environment(&self) -> Vec<(String, String)> {
+        let mut env = self.container_env.clone();
+        if self.no_setuid && !env.iter().any(|(key, _)| key == crate::NO_SETUID_ENV) {
+            env.push((crate::NO_SETUID_ENV.to_owned(), "1".to_owned()));
+        }
+        env
+    }
+
     fn check(&self) -> Result<(), String> {
         for (what, id) in [
             ("hermes_uid", self.hermes_uid),
@@ -285,7 +314,11 @@ impl Container {
             .env("SERVICE_CAP", self.opts.service_cap.to_string())
             .env("HELPER", &self.binaries.helper)
             .env("HELPER_GID", self.opts.hermes_gid.to_string())
-            .env("HELPER_MODE", format!("{:o}", self.opts.helper_mode))
+            .env(
+                "HELPER_MODE",
+                format!("{:o}", self.opts.installed_helper_mode()),
+            )
+            .env("NO_NEW_PRIVS", if self.opts.no_setuid { "1" } else { "0" })
             .env("FRONTEND", &self.binaries.frontend)
             .env("STANDIN", &self.binaries.standin)
             .env("SYSLOG", if self.opts.syslog { "1" } else { "0" })

@@ -117,7 +117,8 @@ impl<'c> Exec<'c> {
     }
 
     /// Sets `no_new_privs`: setuid bits are then ignored, as in a container
-    /// run with `allowPrivilegeEscalation: false`.
+    /// run with `allowPrivilegeEscalation: false`. Always on in a container
+    /// booted with [`crate::Options::no_setuid`].
     pub fn no_new_privs(mut self) -> Self {
         self.no_new_privs = true;
         self
@@ -154,8 +155,8 @@ impl<'c> Exec<'c> {
             .arg(format!("--target={}", container.init_pid()))
             .args(["--mount", "--pid", "--root", "--"]);
         let drop_user = self.user != User::Root;
-        if drop_user || self.no_new_privs || self.groups.is_some() || !self.setpriv_args.is_empty()
-        {
+        let no_new_privs = self.no_new_privs || container.options().no_setuid;
+        if drop_user || no_new_privs || self.groups.is_some() || !self.setpriv_args.is_empty() {
             cmd.arg("/usr/bin/setpriv");
             if drop_user {
                 cmd.arg(format!("--reuid={}", container.uid(self.user)))
@@ -174,7 +175,7 @@ impl<'c> Exec<'c> {
                 }
                 None => {}
             }
-            if self.no_new_privs {
+            if no_new_privs {
                 cmd.arg("--no-new-privs");
             }
             cmd.args(&self.setpriv_args).arg("--");

@@ -32,6 +32,10 @@
 //!   and cgroups are the host's, and `/sys` is not mounted.
 //! - Root in the container holds every capability (Docker's default set is
 //!   smaller); [`Exec::setpriv_arg`] can narrow a command's bounding set.
+//! - [`Options::no_setuid`] emulates a container where setuid cannot work
+//!   (`allowPrivilegeEscalation: false`): `no_new_privs` on s6-svscan and on
+//!   every command run in the container, and the helper without its setuid
+//!   bit.
 //! - The root filesystem is a tmpfs rebuilt on every boot, so changes
 //!   outside `/opt/data` (to `/etc`, say) do not survive
 //!   [`Container::restart`], whereas `docker restart` keeps the container's
@@ -93,6 +97,9 @@ pub const GATEWAY_PATH: &str = "/usr/local/bin/hermes";
 pub const COMMAND_DIR: &str = "/command";
 /// One file per variable; read by `/command/with-contenv`.
 pub const CONTAINER_ENV_DIR: &str = "/run/s6/container_environment";
+/// The container variable that selects the image's no-setuid mode
+/// (see [`Options::no_setuid`]).
+pub const NO_SETUID_ENV: &str = "HERMES_S6_NO_SETUID";
 
 /// Default uid and gid of the `hermes` user and group (as in the image).
 pub const DEFAULT_HERMES_UID: u32 = 10000;

@@ -89,7 +89,7 @@ pub(crate) fn stage(emu_dir: &Path, opts: &Options) -> io::Result<()> {
     let env_dir = run.join("s6/container_environment");
     make_dir(&env_dir, 0o755)?;
     write(&env_dir.join("PATH"), CONTAINER_PATH, 0o644)?;
-    for (key, value) in &opts.container_env {
+    for (key, value) in &opts.container_environment() {
         write(&env_dir.join(key), value, 0o644)?;
     }
     Ok(())

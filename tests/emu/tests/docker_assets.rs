@@ -1206,8 +1206,6 @@ fn a_failing_cont_init_script_fails_the_boot_loudly() {
 // --- the whole boot, with the real reconciler ----------------------------------------
 
 #[test]
-#[ignore = "needs the frontend's `hermes-s6 reconcile`, not committed yet; \
-            remove this attribute once it is (run it meanwhile with --ignored)"]
 fn full_boot_reconciles_profiles() {
     if skip_unless_root("full_boot_reconciles_profiles") {
         return;
