@@ -38,15 +38,13 @@ pub fn unsafe_state(what: &str) -> Failure {
 }
 
 /// Shows caller-supplied bytes safely on a terminal and in syslog: printable
-/// ASCII as is, everything else (and `\`) as `\xNN`, cut after 64 bytes.
+/// ASCII as is, everything else escaped (`\n`, `\xNN`, ...), cut after 64
+/// bytes.
 pub fn escape(bytes: &[u8]) -> String {
-    let mut shown: String = bytes
-        .iter()
-        .take(64)
-        .map(|&b| if b.is_ascii_graphic() && b != b'\\' { char::from(b).to_string() } else { format!("\\x{b:02x}") })
-        .collect();
+    let shown = bytes[..bytes.len().min(64)].escape_ascii().to_string();
     if bytes.len() > 64 {
-        shown.push_str("...");
+        shown + "..."
+    } else {
+        shown
     }
-    shown
 }
