@@ -952,6 +952,14 @@ fn stage2_hook_classifies_the_container_command() {
 
     assert_eq!(case(&[]), service(&[]));
     assert_eq!(case(&["gateway", "run"]), service(&["gateway", "run"]));
+    // The reconciler learns the command (legacy `gateway run` containers)
+    // from a root-only file.
+    let command = c.host_path("/run/hermes/container-command");
+    assert_eq!(fs::read_to_string(&command).unwrap(), "gateway run\n");
+    assert_eq!(
+        fs::metadata(&command).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert_eq!(case(&["sleep", "5"]), service(&["sleep", "5"]));
     assert_eq!(case(&["--version"]), service(&["--version"]));
     // The TUI flags of a hermes invocation.
