@@ -116,21 +116,29 @@ impl Survey {
     /// Reads the volume and the scan directory of `config`.
     pub fn take(config: &Config) -> Self {
         let home = &config.hermes_home;
-        let (root, profiles_dir) = match File::open(home) {
-            Ok(file) => {
-                let fd = OwnedFd::from(file);
-                (Ok(read_home(&fd)), read_profiles_dir(&fd))
-            }
-            Err(e) => {
-                let why = format!("cannot open {}: {e}", home.display());
-                (Err(why.clone()), ProfilesDir::Unreadable(why))
-            }
-        };
+        // The scan dir is read while the volume is.
+        let (slots, (root, profiles_dir)) = std::thread::scope(|scope| {
+            let slots = scope.spawn(|| read_slots(&config.scan_dir));
+            let volume = match File::open(home) {
+                Ok(file) => {
+                    let fd = OwnedFd::from(file);
+                    (Ok(read_home(&fd)), read_profiles_dir(&fd))
+                }
+                Err(e) => {
+                    let why = format!("cannot open {}: {e}", home.display());
+                    (Err(why.clone()), ProfilesDir::Unreadable(why))
+                }
+            };
+            let slots = slots
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (slots, volume)
+        });
         Self {
             hermes_home: home.clone(),
             root,
             profiles_dir,
-            slots: read_slots(&config.scan_dir),
+            slots,
         }
     }
 }
@@ -212,15 +220,36 @@ fn read_profiles_dir(home: &impl AsFd) -> ProfilesDir {
         Ok(names) => names,
         Err(e) => return ProfilesDir::Unreadable(format!("cannot list profiles: {e}")),
     };
-    ProfilesDir::Entries(
-        names
-            .into_iter()
-            .map(|name| {
-                let facts = examine(&profiles, &name);
-                Entry { name, facts }
+    // A boot with hundreds of profiles spends its survey in small reads:
+    // they are spread over the available cores, order kept.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = names.len().div_ceil(workers).max(64);
+    let profiles = &profiles;
+    let entries = std::thread::scope(|scope| {
+        let parts: Vec<_> = names
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|name| Entry {
+                            name: name.clone(),
+                            facts: examine(profiles, name),
+                        })
+                        .collect::<Vec<_>>()
+                })
             })
-            .collect(),
-    )
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    ProfilesDir::Entries(entries)
 }
 
 /// The names in a directory, without `.` and `..`, sorted by bytes.
