@@ -228,6 +228,8 @@ impl Bench {
         let runs = self.runs(5).min(if self.smoke { 1 } else { 5 });
         let mut medians = BTreeMap::new();
         for &n in sizes {
+            // No gateway may still be writing into the profiles replaced here.
+            self.c.restart();
             // Every tenth profile was running before the restart.
             self.hermes_sh(&format!(
                 "rm -rf /opt/data/profiles; mkdir -p /opt/data/profiles
