@@ -2,7 +2,7 @@
 
 // 0 done; 64 usage; 65 invalid name or payload; 66 no such slot; 69 s6-svscan
 // not running; 70 internal; 73 slot exists; 77 not authorized or not root;
-// 78 unsafe state found.
+// 78 the tree is not as the helper left it (nothing changed).
 pub const OK: u8 = 0;
 pub const USAGE: u8 = 64;
 pub const DATA: u8 = 65;

@@ -34,9 +34,9 @@ pub fn sanitize() {
     let _ = nix::sys::signal::SigSet::all().thread_block();
     // The helper executes nothing, but libc and std still consult a few
     // variables; none may come from the caller. `remove_var` is sound here
-    // because no other thread exists; edition 2024 marks it `unsafe` for that
-    // reason, which is why this crate stays on edition 2021. Names holding
-    // '=' or NUL cannot be removed, and no lookup can ever match them.
+    // because no other thread exists; edition 2024 makes every caller assert
+    // that in code, which is why this crate stays on edition 2021. Names
+    // holding '=' or NUL cannot be removed, and no lookup can match them.
     for (key, _) in std::env::vars_os() {
         let bytes = std::os::unix::ffi::OsStrExt::as_bytes(key.as_os_str());
         if !bytes.is_empty() && !bytes.contains(&b'=') && !bytes.contains(&0) {

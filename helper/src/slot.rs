@@ -142,8 +142,8 @@ fn render(template: &str, p: &Profile) -> String {
 }
 
 /// Takes the slot out of the scan with one rename, then stops and removes
-/// it. Everything is opened and checked before the rename, so an unsafe slot
-/// is refused untouched.
+/// it. Everything is opened and checked before the rename, so a slot in an
+/// unexpected state is refused untouched.
 pub fn unregister(scan: &Scan, p: &Profile) -> Result<(), Failure> {
     clean_leftovers(scan, p)?;
     let Some(slot) = fsx::open_dir(&scan.dir, &p.service(), "slot")? else { return Ok(()) };
