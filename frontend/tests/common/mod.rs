@@ -5,8 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 use std::time::Duration;
 
 pub use hermes_s6_emu::{Container, Options, Output, User};
@@ -287,47 +285,10 @@ pub fn calls_of(records: &[String], op: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every entry under the scan dir with its type, owner, group and mode;
-/// s6's runtime files (whose contents and timestamps change by
-/// themselves) are listed but their sizes are not compared.
+/// Every entry under the scan dir with its type, owner, group and mode
+/// (see `hermes_s6_emu::scan_tree`).
 pub fn tree(c: &Container) -> BTreeMap<String, String> {
-    let mut entries = BTreeMap::new();
-    walk(&c.host_path("/run/service"), "", &mut entries);
-    entries
-}
-
-fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in read.flatten() {
-        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
-        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
-            continue;
-        };
-        let ft = meta.file_type();
-        let kind = if ft.is_symlink() {
-            "link"
-        } else if ft.is_dir() {
-            "dir"
-        } else if ft.is_file() {
-            "file"
-        } else {
-            "other"
-        };
-        out.insert(
-            name.clone(),
-            format!(
-                "{kind} {}:{} {:o}",
-                meta.uid(),
-                meta.gid(),
-                meta.permissions().mode() & 0o7777
-            ),
-        );
-        if ft.is_dir() {
-            walk(&entry.path(), &name, out);
-        }
-    }
+    hermes_s6_emu::scan_tree(c, false)
 }
 
 /// Invariant I1 after any command: nothing under the scan dir is owned by

@@ -5,8 +5,6 @@
 
 pub use hermes_s6_emu::{Container, Options, Output, User};
 use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
 use std::time::Duration;
 
 pub const HELPER: &str = "/usr/libexec/hermes-s6-helper";
@@ -118,42 +116,10 @@ pub fn wait_gateway_running(c: &Container, profile: &str) {
     });
 }
 
-/// Every entry under the scan dir with its type, owner, group, mode and (for
-/// regular files) size: the filesystem half of "nothing changed".
+/// Every entry under the scan dir with its type, owner, group and mode
+/// (see `hermes_s6_emu::scan_tree`).
 pub fn tree(c: &Container) -> BTreeMap<String, String> {
-    let mut entries = BTreeMap::new();
-    walk(&c.host_path("/run/service"), "", &mut entries);
-    entries
-}
-
-fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in read.flatten() {
-        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
-        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
-            continue;
-        };
-        let ft = meta.file_type();
-        let kind = if ft.is_symlink() {
-            "link"
-        } else if ft.is_dir() {
-            "dir"
-        } else if ft.is_file() {
-            "file"
-        } else {
-            "other"
-        };
-        let size = if ft.is_file() && !name.ends_with("/death_tally") { meta.len().to_string() } else { "-".into() };
-        out.insert(
-            name.clone(),
-            format!("{kind} {}:{} {:o} {size}", meta.uid(), meta.gid(), meta.permissions().mode() & 0o7777),
-        );
-        if ft.is_dir() {
-            walk(&entry.path(), &name, out);
-        }
-    }
+    hermes_s6_emu::scan_tree(c, true)
 }
 
 /// The supervision half of "nothing changed": s6's view of every slot.

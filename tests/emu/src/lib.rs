@@ -61,6 +61,7 @@ mod exec;
 mod paths;
 pub mod procfs;
 mod rootfs;
+mod snapshot;
 mod spawner;
 mod stage2;
 pub mod standin;
@@ -70,6 +71,7 @@ pub use container::{Container, Options, User, skip_unless_root, wait_until};
 pub use exec::{Exec, Output, Spawned};
 pub use nix::sys::signal::Signal;
 pub use paths::{BIN_DIR_ENV, FRONTEND_BIN, HELPER_BIN, Paths, STANDIN_BIN};
+pub use snapshot::scan_tree;
 pub use stage2::{CONT_INIT_DIR, ContInitRun, DOCKER_DIR};
 
 // Tests may share a container between threads or move it to another one.

@@ -1,0 +1,51 @@
+//! A root-side view of the scan directory, for "nothing changed" assertions.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// Every entry under `/run/service` of a container: path -> "type uid:gid
+/// mode", plus the size of regular files when `sizes` is set (s6's
+/// `death_tally`, which grows by itself, is never sized).
+pub fn scan_tree(c: &crate::Container, sizes: bool) -> BTreeMap<String, String> {
+    let mut entries = BTreeMap::new();
+    walk(&c.host_path(crate::SCAN_DIR), "", sizes, &mut entries);
+    entries
+}
+
+fn walk(dir: &Path, prefix: &str, sizes: bool, out: &mut BTreeMap<String, String>) {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in read.flatten() {
+        let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        let ft = meta.file_type();
+        let kind = match () {
+            _ if ft.is_symlink() => "link",
+            _ if ft.is_dir() => "dir",
+            _ if ft.is_file() => "file",
+            _ => "other",
+        };
+        let mut description = format!(
+            "{kind} {}:{} {:o}",
+            meta.uid(),
+            meta.gid(),
+            meta.permissions().mode() & 0o7777
+        );
+        if sizes {
+            let sized = ft.is_file() && !name.ends_with("/death_tally");
+            description.push_str(&if sized {
+                format!(" {}", meta.len())
+            } else {
+                " -".to_owned()
+            });
+        }
+        out.insert(name.clone(), description);
+        if ft.is_dir() {
+            walk(&entry.path(), &name, sizes, out);
+        }
+    }
+}
