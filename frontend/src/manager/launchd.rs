@@ -119,7 +119,6 @@ mod backend {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::env_payload::ExtraEnv;
     use crate::error::Error;
     use crate::helper::ProfileOutcomes;
     use crate::manager::{ServiceManager, ServiceManagerKind, dedup};
@@ -191,29 +190,6 @@ mod backend {
             let output = print_command(self.uid, profile).output()?;
             Ok(output.status.success()
                 && printed_state_is_running(&String::from_utf8_lossy(&output.stdout)))
-        }
-
-        fn supports_runtime_registration(&self) -> bool {
-            false
-        }
-
-        fn register_profile_gateway(
-            &self,
-            _profile: &ProfileName,
-            _extra_env: &ExtraEnv,
-            _start_now: bool,
-        ) -> Result<(), Error> {
-            Err(Error::Unsupported {
-                manager: ServiceManagerKind::Launchd,
-                operation: "register a gateway",
-            })
-        }
-
-        fn unregister_profile_gateway(&self, _profile: &ProfileName) -> Result<(), Error> {
-            Err(Error::Unsupported {
-                manager: ServiceManagerKind::Launchd,
-                operation: "unregister a gateway",
-            })
         }
 
         fn list_profile_gateways(&self) -> Result<Vec<ProfileName>, Error> {

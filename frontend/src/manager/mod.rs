@@ -78,20 +78,34 @@ pub trait ServiceManager: fmt::Debug {
     /// Whether the gateway's process is up right now.
     fn is_running(&self, profile: &ProfileName) -> Result<bool, Error>;
 
-    /// Whether gateways can be registered while the system runs.
-    fn supports_runtime_registration(&self) -> bool;
+    /// Whether gateways can be registered while the system runs. Host
+    /// service managers cannot: their units are installed with the host.
+    fn supports_runtime_registration(&self) -> bool {
+        false
+    }
 
     /// Creates the gateway's service with `extra_env` in its environment,
-    /// starting it when `start_now`.
+    /// starting it when `start_now`. Unsupported unless overridden.
     fn register_profile_gateway(
         &self,
-        profile: &ProfileName,
-        extra_env: &ExtraEnv,
-        start_now: bool,
-    ) -> Result<(), Error>;
+        _profile: &ProfileName,
+        _extra_env: &ExtraEnv,
+        _start_now: bool,
+    ) -> Result<(), Error> {
+        Err(Error::Unsupported {
+            manager: self.kind(),
+            operation: "register a gateway",
+        })
+    }
 
-    /// Stops the gateway and removes its service.
-    fn unregister_profile_gateway(&self, profile: &ProfileName) -> Result<(), Error>;
+    /// Stops the gateway and removes its service. Unsupported unless
+    /// overridden.
+    fn unregister_profile_gateway(&self, _profile: &ProfileName) -> Result<(), Error> {
+        Err(Error::Unsupported {
+            manager: self.kind(),
+            operation: "unregister a gateway",
+        })
+    }
 
     /// Profiles that have a gateway service, sorted by name.
     fn list_profile_gateways(&self) -> Result<Vec<ProfileName>, Error>;

@@ -1,6 +1,5 @@
 //! No service manager: every operation says so, with what to do instead.
 
-use crate::env_payload::ExtraEnv;
 use crate::error::Error;
 use crate::helper::ProfileOutcomes;
 use crate::manager::{ServiceManager, ServiceManagerKind};
@@ -38,29 +37,6 @@ impl ServiceManager for NoServiceManager {
         })
     }
 
-    fn supports_runtime_registration(&self) -> bool {
-        false
-    }
-
-    fn register_profile_gateway(
-        &self,
-        _profile: &ProfileName,
-        _extra_env: &ExtraEnv,
-        _start_now: bool,
-    ) -> Result<(), Error> {
-        Err(Error::Unsupported {
-            manager: ServiceManagerKind::None,
-            operation: "register a gateway",
-        })
-    }
-
-    fn unregister_profile_gateway(&self, _profile: &ProfileName) -> Result<(), Error> {
-        Err(Error::Unsupported {
-            manager: ServiceManagerKind::None,
-            operation: "unregister a gateway",
-        })
-    }
-
     fn list_profile_gateways(&self) -> Result<Vec<ProfileName>, Error> {
         Ok(Vec::new())
     }
@@ -69,6 +45,7 @@ impl ServiceManager for NoServiceManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env_payload::ExtraEnv;
 
     #[test]
     fn says_what_to_do() {

@@ -3,7 +3,6 @@
 //! `hermes-gateway-<profile>.service` for the others (the names the Hermes
 //! installer gives them).
 
-use crate::env_payload::ExtraEnv;
 use crate::error::Error;
 use crate::helper::ProfileOutcomes;
 use crate::manager::{HostCommand, ServiceManager, ServiceManagerKind, dedup};
@@ -112,29 +111,6 @@ impl ServiceManager for SystemdManager {
         Ok(is_active_command(profile).output()?.status.success())
     }
 
-    fn supports_runtime_registration(&self) -> bool {
-        false
-    }
-
-    fn register_profile_gateway(
-        &self,
-        _profile: &ProfileName,
-        _extra_env: &ExtraEnv,
-        _start_now: bool,
-    ) -> Result<(), Error> {
-        Err(Error::Unsupported {
-            manager: ServiceManagerKind::Systemd,
-            operation: "register a gateway",
-        })
-    }
-
-    fn unregister_profile_gateway(&self, _profile: &ProfileName) -> Result<(), Error> {
-        Err(Error::Unsupported {
-            manager: ServiceManagerKind::Systemd,
-            operation: "unregister a gateway",
-        })
-    }
-
     fn list_profile_gateways(&self) -> Result<Vec<ProfileName>, Error> {
         let output = list_units_command().run()?;
         Ok(parse_unit_list(&String::from_utf8_lossy(&output.stdout)))
@@ -144,6 +120,7 @@ impl ServiceManager for SystemdManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env_payload::ExtraEnv;
 
     fn p(name: &str) -> ProfileName {
         ProfileName::new(name).unwrap()

@@ -65,7 +65,6 @@ pub use self::backend::WindowsManager;
 #[cfg(windows)]
 mod backend {
     use super::*;
-    use crate::env_payload::ExtraEnv;
     use crate::error::Error;
     use crate::helper::ProfileOutcomes;
     use crate::manager::{ServiceManager, ServiceManagerKind, dedup};
@@ -117,29 +116,6 @@ mod backend {
         fn is_running(&self, profile: &ProfileName) -> Result<bool, Error> {
             let output = sc("query", profile).output()?;
             Ok(query_says_running(&String::from_utf8_lossy(&output.stdout)))
-        }
-
-        fn supports_runtime_registration(&self) -> bool {
-            false
-        }
-
-        fn register_profile_gateway(
-            &self,
-            _profile: &ProfileName,
-            _extra_env: &ExtraEnv,
-            _start_now: bool,
-        ) -> Result<(), Error> {
-            Err(Error::Unsupported {
-                manager: ServiceManagerKind::Windows,
-                operation: "register a gateway",
-            })
-        }
-
-        fn unregister_profile_gateway(&self, _profile: &ProfileName) -> Result<(), Error> {
-            Err(Error::Unsupported {
-                manager: ServiceManagerKind::Windows,
-                operation: "unregister a gateway",
-            })
         }
 
         fn list_profile_gateways(&self) -> Result<Vec<ProfileName>, Error> {
