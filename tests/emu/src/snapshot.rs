@@ -7,10 +7,35 @@ use std::path::Path;
 /// Every entry under `/run/service` of a container: path -> "type uid:gid
 /// mode", plus the size of regular files when `sizes` is set (s6's
 /// `death_tally`, which grows by itself, is never sized).
+///
+/// s6-svscan spawns a slot's supervisor and its logger's supervisor one after
+/// the other, and each creates its FIFOs when it starts; a snapshot taken in
+/// between would differ from the next one with nobody having changed
+/// anything. So the tree is read once every slot is settled: its supervisor
+/// runs exactly when its logger's does (bounded wait; an unsettled tree is
+/// still returned, and the comparison will show it).
 pub fn scan_tree(c: &crate::Container, sizes: bool) -> BTreeMap<String, String> {
+    let scan = c.host_path(crate::SCAN_DIR);
+    crate::wait_until(SETTLE_TIMEOUT, || supervisor_pairs_settled(&scan));
     let mut entries = BTreeMap::new();
-    walk(&c.host_path(crate::SCAN_DIR), "", sizes, &mut entries);
+    walk(&scan, "", sizes, &mut entries);
     entries
+}
+
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn supervisor_pairs_settled(scan: &Path) -> bool {
+    let Ok(read) = std::fs::read_dir(scan) else {
+        return true;
+    };
+    read.flatten()
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .map(|entry| entry.path())
+        .filter(|slot| slot.join("log").is_dir())
+        .all(|slot| {
+            let supervised = |dir: &Path| dir.join("supervise/control").exists();
+            supervised(&slot) == supervised(&slot.join("log"))
+        })
 }
 
 fn walk(dir: &Path, prefix: &str, sizes: bool, out: &mut BTreeMap<String, String>) {

@@ -659,9 +659,20 @@ fn nothing_under_run_service_belongs_to_hermes_after_boot() {
     // gateway-alpha stays down, but supervised.
     c.run_as(User::Hermes, &[HELPER_PATH, "rescan"], &[], None)
         .assert_success();
-    c.wait_for(Duration::from_secs(10), "gateway-alpha supervised", || {
-        root(&c, &["s6-svok", "/run/service/gateway-alpha"]).success()
-    });
+    // s6-svscan spawns a slot's supervisor and its logger's independently:
+    // wait for all four before counting their FIFOs.
+    for dir in [
+        "/run/service/gateway-default",
+        "/run/service/gateway-default/log",
+        "/run/service/gateway-alpha",
+        "/run/service/gateway-alpha/log",
+    ] {
+        c.wait_for(
+            Duration::from_secs(10),
+            &format!("{dir} supervised"),
+            || root(&c, &["s6-svok", dir]).success(),
+        );
+    }
     let mut found = Vec::new();
     walk(&c, SCAN_DIR, &mut found);
     let fifos = found
