@@ -45,6 +45,7 @@ fn ours_as_svstat(g: &Value) -> Svstat {
         pid: p["pid"].as_i64().unwrap_or(-1),
         exit_code: last_exit["exit_code"].as_i64().unwrap_or(-1),
         signum: last_exit["signal"].as_i64().unwrap_or(-1),
+        since: p["since_tai64n"].as_str().unwrap_or_default().to_owned(),
     }
 }
 
@@ -63,6 +64,7 @@ fn normalize(s: &Svstat) -> Svstat {
             pid: -1,
             exit_code: -1,
             signum: -1,
+            since: String::new(),
         }
     }
 }

@@ -150,13 +150,16 @@ pub struct Svstat {
     pub pid: i64,
     pub exit_code: i64,
     pub signum: i64,
+    /// TAI64N label of the last up/down transition: two reads with the same
+    /// label saw no transition in between.
+    pub since: String,
 }
 
-const SVSTAT_FIELDS: &str = "up,wantedup,normallyup,ready,paused,pid,exitcode,signum";
+const SVSTAT_FIELDS: &str = "up,wantedup,normallyup,ready,paused,pid,exitcode,signum,updownsince";
 
 fn parse_svstat(line: &str) -> Svstat {
     let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() != 8 {
+    if f.len() != 9 {
         return Svstat {
             supervised: false,
             up: false,
@@ -167,6 +170,7 @@ fn parse_svstat(line: &str) -> Svstat {
             pid: 0,
             exit_code: -1,
             signum: -1,
+            since: String::new(),
         };
     }
     Svstat {
@@ -179,6 +183,7 @@ fn parse_svstat(line: &str) -> Svstat {
         pid: f[5].parse().unwrap(),
         exit_code: f[6].parse().unwrap(),
         signum: f[7].parse().unwrap(),
+        since: f[8].to_owned(),
     }
 }
 
