@@ -66,6 +66,9 @@ fn gateway<'a>(doc: &'a Value, profile: &str) -> &'a Value {
 #[track_caller]
 fn assert_granted_and_nothing_else(c: &Container, slots: &[&str]) {
     let hermes_gid = c.gid(User::Hermes);
+    // Taken first: it waits until each supervised slot's logger is
+    // supervised too, so the logger's control FIFO exists below.
+    let tree = tree(c);
     for slot in slots {
         let dir = format!("/run/service/{slot}");
         assert_eq!(
@@ -90,7 +93,7 @@ fn assert_granted_and_nothing_else(c: &Container, slots: &[&str]) {
     }
     // Nothing in the tree belongs to hermes; nothing else is group-writable.
     let hermes = c.uid(User::Hermes).to_string();
-    for (path, description) in tree(c) {
+    for (path, description) in tree {
         let fields: Vec<&str> = description.split(' ').collect();
         let (uid, gid) = fields[1].split_once(':').unwrap();
         assert_ne!(uid, hermes, "{path}: {description}");
