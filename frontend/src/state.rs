@@ -209,7 +209,10 @@ impl ProfileDir {
 
     /// Records `desired_state` and `updated_at` in `gateway_state.json`,
     /// keeping every other key. A corrupt, unreadable or non-object file is
-    /// replaced; a symlinked one is refused.
+    /// replaced; a symlinked one is refused. The gateway rewrites the same
+    /// file the same way and takes no lock (upstream's format), so a gateway
+    /// write that read the file before this one renames over it can drop
+    /// the intent; doctor reports the resulting mismatch (see README).
     pub fn record_desired_state(
         &self,
         desired: DesiredState,
