@@ -199,12 +199,18 @@ fn remove_retired(scan: &Scan, p: &Profile, supervisors: &Supervisors) -> Result
 }
 
 /// Polls the supervisor's lock, backing off to 20 ms: s6 offers a root
-/// process nothing to wait on short of subscribing to its events.
+/// process nothing to wait on short of subscribing to its events. Each poll
+/// also says "dx" to a supervisor that has opened its control FIFO since:
+/// one a scan started just before the retirement had not yet, and the
+/// prune's SIGHUP never stops a logger's supervisor while s6-log runs.
 fn wait_released(supervise: &OwnedFd, deadline: Instant) -> Result<(), Failure> {
     let mut pause = Duration::from_millis(1);
     while fsx::is_locked(supervise)? {
         if Instant::now() > deadline {
             return Err(Failure::new(INTERNAL, "supervisor did not exit in time; the next call retries"));
+        }
+        if let Ok(Some(fifo)) = fsx::open_fifo(supervise, "control", "supervise/control") {
+            let _ = fsx::write_fifo(&fifo, b"dx", "supervise/control");
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));

@@ -224,6 +224,42 @@ fn unregister_stops_the_gateway_and_leaves_no_slot_and_no_supervisor() {
     ok(&c, &["unregister", "alpha"]);
 }
 
+/// Unregistering a batch of slots no supervisor runs yet: the first slot's
+/// rescan-and-prune makes s6-svscan start supervisors for all the others,
+/// which may not have opened their control FIFOs when the helper reaches
+/// them. The helper must still stop them (a logger's supervisor waits for
+/// its s6-log, which the prune alone never stops), never time out.
+#[test]
+fn unregistering_a_never_scanned_batch_stops_the_supervisors_its_own_rescan_starts() {
+    let Some(c) = boot("unregistering_a_never_scanned_batch") else {
+        return;
+    };
+    let names: Vec<String> = (0..20).map(|i| format!("u{i:02}")).collect();
+    for n in &names {
+        profile_dir(&c, n);
+    }
+    for round in 0..20 {
+        let mut register = vec!["register"];
+        register.extend(names.iter().map(String::as_str));
+        ok(&c, &register);
+        let mut unregister = vec!["unregister"];
+        unregister.extend(names.iter().map(String::as_str));
+        // A supervisor that never exits fails the call (70) at its deadline.
+        ok(&c, &unregister);
+        let left: Vec<String> = std::fs::read_dir(c.host_path("/run/service"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("gateway-"))
+            .collect();
+        assert!(left.is_empty(), "round {round}: left behind {left:?}");
+    }
+    let procs = c
+        .run_as(User::Root, &["sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done"], &[], None)
+        .stdout;
+    assert!(!procs.contains("gateway-u"), "a supervisor survived:\n{procs}");
+}
+
 #[test]
 fn batches_take_one_call_each_and_start_brings_up_unscanned_slots() {
     let Some(c) = boot("batches_take_one_call_each") else {
