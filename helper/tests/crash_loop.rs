@@ -75,8 +75,12 @@ fn a_gateway_crashing_at_once_is_capped_under_s6_and_start_gives_it_a_new_chance
     ok(&c, &["register", "loop"]);
     ok(&c, &["start", "loop"]);
     let record = c.host_path("/run/service/gateway-loop/crash-loop");
-    c.wait_for(std::time::Duration::from_secs(20), "crash loop capped", || record.exists());
-    let text = std::fs::read_to_string(&record).unwrap();
+    // The finish script writes the record with one `echo`: wait for its line.
+    let mut text = String::new();
+    c.wait_for(std::time::Duration::from_secs(20), "crash loop capped", || {
+        text = std::fs::read_to_string(&record).unwrap_or_default();
+        text.ends_with('\n')
+    });
     assert!(text.contains("stopped after 5 failures in 60 s"), "{text}");
     let readable = c.run_as(User::Hermes, &["cat", "/run/service/gateway-loop/crash-loop"], &[], None);
     assert_eq!(readable.stdout, text, "hermes can read why its gateway stopped");

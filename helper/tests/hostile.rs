@@ -153,13 +153,15 @@ fn a_helper_killed_or_stopped_at_any_point_leaves_old_or_new_and_the_next_call_s
     }
 
     // SIGSTOP mid-register: while frozen, the scan shows old or new; after
-    // SIGCONT the call completes.
+    // SIGCONT the call completes. The pid is published with a rename: read
+    // while half-written, it would leave the helper frozen for good.
     for round in 0..6 {
         let delay_us = round * 500;
         let script = format!(
             "setpriv --reuid=hermes --regid=hermes --init-groups {HELPER} register k & pid=$!
              perl -e 'select(undef,undef,undef,$ARGV[0]/1e6)' {delay_us}; kill -STOP $pid 2>/dev/null
-             echo $pid > /tmp/stopped-pid; wait $pid; echo $? > /tmp/stopped-rc"
+             echo $pid > /tmp/stopped-pid.new; mv /tmp/stopped-pid.new /tmp/stopped-pid
+             wait $pid; echo $? > /tmp/stopped-rc"
         );
         let child = c.exec(User::Root, &["sh", "-c", &script]).spawn();
         c.wait_for(WAIT, "helper stopped", || c.host_path("/tmp/stopped-pid").exists());

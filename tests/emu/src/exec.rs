@@ -4,7 +4,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, Write};
 use std::ops::{Deref, DerefMut};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use crate::container::{Container, NSENTER, User};
@@ -211,6 +211,11 @@ impl<'c> Exec<'c> {
     pub fn spawn(self) -> Spawned {
         let mut cmd = self.command();
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Its own process group, which everything it starts inherits (also
+        // across nsenter's fork into the container, and after a parent dies
+        // and the orphan goes to the container's init): the timeout kills
+        // the group, so no leftover can hold the output pipes open forever.
+        cmd.process_group(0);
         cmd.stdin(match self.stdin {
             Input::Null => Stdio::null(),
             Input::Bytes(_) | Input::Piped => Stdio::piped(),
@@ -323,10 +328,7 @@ impl Spawned {
             thread::spawn(move || {
                 if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout) {
                     timed_out.store(true, Ordering::SeqCst);
-                    for pid in procfs::children_of(nsenter) {
-                        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                    }
-                    let _ = kill(Pid::from_raw(nsenter as i32), Signal::SIGKILL);
+                    let _ = killpg(Pid::from_raw(nsenter as i32), Signal::SIGKILL);
                 }
             })
         };

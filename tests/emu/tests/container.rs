@@ -343,6 +343,35 @@ fn spawned_commands_can_be_signalled() {
     );
 }
 
+/// A command that leaves an orphan holding its output open (here a stopped
+/// one, reparented to the container's init) is killed at its timeout, orphan
+/// included, instead of keeping the caller waiting for ever.
+#[test]
+fn the_timeout_kills_orphans_that_hold_the_output_open() {
+    if skip_unless_root("the_timeout_kills_orphans_that_hold_the_output_open") {
+        return;
+    }
+    let c = Container::boot();
+    let script = "sleep 1000 & echo $! > /tmp/orphan; kill -STOP $!; exit 0";
+    let spawned = c
+        .exec(User::Root, &["sh", "-c", script])
+        .timeout(Duration::from_secs(2))
+        .spawn();
+    let waited = panic::catch_unwind(AssertUnwindSafe(|| spawned.wait_output()));
+    let message = *waited
+        .expect_err("the timeout must fire")
+        .downcast::<String>()
+        .unwrap();
+    assert!(message.contains("(timeout)"), "{message}");
+    // Killed, then reaped by s6-svscan: gone from the process table.
+    let orphan = fs::read_to_string(c.host_path("/tmp/orphan")).unwrap();
+    let proc_entry = format!("/proc/{}", orphan.trim());
+    c.wait_for(Duration::from_secs(10), "the orphan to be gone", || {
+        !c.run_as(User::Root, &["test", "-e", &proc_entry], &[], None)
+            .success()
+    });
+}
+
 #[test]
 fn restart_keeps_the_volume_and_nothing_else() {
     if skip_unless_root("restart_keeps_the_volume_and_nothing_else") {
