@@ -102,6 +102,7 @@ fn a_healthy_container_is_all_ok() {
     c.restart();
     wait_up(&c, "gateway-alpha");
     c.add_service("main-hermes", "#!/bin/sh\nexec sleep 100000\n", None);
+    wait_up(&c, "main-hermes");
     let (out, doc) = doctor(&c, User::Hermes, false);
     for check in doc["checks"].as_array().unwrap() {
         assert_eq!(check["verdict"], "ok", "{check}");
@@ -237,9 +238,10 @@ fn gateway_problems_are_reported_one_line_each() {
     c.wait_for(
         std::time::Duration::from_secs(30),
         "loopy's crash-loop record",
+        // Written with one `echo`: wait for its whole line.
         || {
-            c.host_path("/run/service/gateway-loopy/crash-loop")
-                .exists()
+            std::fs::read_to_string(c.host_path("/run/service/gateway-loopy/crash-loop"))
+                .is_ok_and(|record| record.ends_with('\n'))
         },
     );
     // Meant to run, registered down.

@@ -250,6 +250,12 @@ fn the_whole_lifecycle_without_setuid() {
     c.wait_for(WAIT, "gamma's second run", || {
         std::fs::read_to_string(&runs).is_ok_and(|r| r.lines().count() >= 2)
     });
+    // And its state file names the new process: no write of its own is
+    // left to race the stop below.
+    c.wait_for(WAIT, "gamma's new process starting", || {
+        let st = state(&c, "gamma");
+        st["gateway_state"] == "starting" && st["pid"].as_i64() == Some(restarted.pid)
+    });
 
     // Restart of a stopped gateway starts it.
     ok(&c, &["gateway", "restart", "-p", "beta"]);
@@ -411,6 +417,7 @@ fn no_escalation_without_setuid() {
         "the link was removed, not its target"
     );
     c.add_service("main-hermes", "#!/bin/sh\nexec sleep 100000\n", None);
+    wait_up(&c, "main-hermes");
     let attempts = [
         // A service of its own in the scan dir, then a rescan.
         "mkdir /run/service/evil && printf '#!/bin/sh\\ntouch /run/pwned-1\\n' > /run/service/evil/run && chmod +x /run/service/evil/run",

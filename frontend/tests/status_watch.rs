@@ -16,10 +16,12 @@ fn watch_redraws_the_table_in_place_on_a_terminal() {
     ok(&c, &["gateway", "start", "-p", "alpha"]);
     ok(&c, &["profile", "register", "beta", "--down"]);
     wait_up(&c, "gateway-alpha");
-    // Interrupted after 2.5 s, as Ctrl-C would: three frames, one a second.
+    wait_svstat(&c, "gateway-beta", "supervised", |s| s.supervised);
+    // Interrupted after 3.5 s, as Ctrl-C would: a frame a second, so at
+    // least two even when starting up is slow.
     let out = c.sh(
         User::Hermes,
-        "timeout -s INT 2.5 script -qfec 'hermes-s6 gateway status --all --watch' /dev/null",
+        "timeout -s INT 3.5 script -qfec 'hermes-s6 gateway status --all --watch' /dev/null",
     );
     let frames: Vec<&str> = out.stdout.split(CLEAR).skip(1).collect();
     assert!(frames.len() >= 2, "{out:?}");

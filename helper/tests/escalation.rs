@@ -147,13 +147,24 @@ fn hermes_cannot_stall_the_helper_by_holding_locks() {
     assert_eq!(widen.code, Some(0));
     let lock = c.run_as(User::Hermes, &["sh", "-c", "exec 9</run/service/.hermes-s6-helper.lock"], &[], None);
     assert_ne!(lock.code, Some(0), "hermes opened the helper's lock file");
-    let holder = c
-        .exec(User::Hermes, &["sh", "-c", "flock /run/service/.s6-svscan sleep 6 & flock /run/service sleep 6 & wait"])
+    let mut holder = c
+        .exec(
+            User::Hermes,
+            &[
+                "sh",
+                "-c",
+                "flock /run/service/.s6-svscan sh -c 'touch /tmp/held-svscan; exec sleep 6' & \
+                 flock /run/service sh -c 'touch /tmp/held-scan; exec sleep 6' & wait",
+            ],
+        )
         .spawn();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let started = std::time::Instant::now();
+    c.wait_for(WAIT, "hermes holding both locks", || {
+        c.host_path("/tmp/held-svscan").exists() && c.host_path("/tmp/held-scan").exists()
+    });
     ok(&c, &["start", "alpha"]);
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "the helper waited for a lock hermes held");
+    // Had the helper waited for either lock, it could only have finished
+    // once the holder let go, i.e. had exited.
+    assert!(holder.child.try_wait().unwrap().is_none(), "the helper waited for a lock hermes held");
     wait_up(&c, "gateway-alpha");
     holder.wait_output();
 }

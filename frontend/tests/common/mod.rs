@@ -243,9 +243,22 @@ pub fn wait_up(c: &Container, slot: &str) -> Svstat {
     wait_svstat(c, slot, "up", |s| s.up && s.pid > 0)
 }
 
+/// Down and done: `finish` has ended too (until then a start can still be
+/// undone by `finish` exiting 125).
 #[track_caller]
 pub fn wait_down(c: &Container, slot: &str) -> Svstat {
-    wait_svstat(c, slot, "down", |s| s.supervised && !s.up)
+    wait_svstat(c, slot, "down", |s| {
+        s.supervised && !s.up && !finishing(c, slot)
+    })
+}
+
+/// Whether s6-supervise is running the slot's `finish`: bit 1 of the status
+/// file's flags byte, its last. `s6-svstat -o` shows no difference.
+pub fn finishing(c: &Container, slot: &str) -> bool {
+    std::fs::read(c.host_path(&format!("/run/service/{slot}/supervise/status")))
+        .ok()
+        .and_then(|status| status.last().copied())
+        .is_some_and(|flags| flags & 0b10 != 0)
 }
 
 /// Waits until the profile's gateway reports `state` in its state file.

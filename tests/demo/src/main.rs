@@ -108,9 +108,14 @@ impl Demo {
         }
     }
 
-    /// s6's own view of a slot, as root: (up, pid).
+    /// s6's own view of a gateway slot, as root: (up, pid).
     fn svstat(&self, profile: &str) -> (bool, i64) {
-        let slot = format!("/run/service/gateway-{profile}");
+        self.svstat_service(&format!("gateway-{profile}"))
+    }
+
+    /// s6's own view of `/run/service/<name>`, as root: (up, pid).
+    fn svstat_service(&self, name: &str) -> (bool, i64) {
+        let slot = format!("/run/service/{name}");
         let out = self
             .c()
             .run_as(User::Root, &["s6-svstat", "-o", "up,pid", &slot], &[], None);
@@ -131,6 +136,36 @@ impl Demo {
         }
         println!("    (gave up waiting for {what})");
         false
+    }
+
+    /// Records a failure, without narrating anything on success, when a
+    /// precondition of the next step (waited for with [`Demo::wait`]) never
+    /// held.
+    fn require(&mut self, what: &str, held: bool) {
+        if !held {
+            self.failures.push(format!("precondition: {what}"));
+        }
+    }
+
+    /// A silent command as root in the container: its stdout.
+    fn quiet(&self, cmd: &str) -> String {
+        self.c()
+            .run_as(User::Root, &["sh", "-c", cmd], &[], None)
+            .stdout
+    }
+
+    /// Whether `profile`'s gateway has recorded itself `running` with `pid`
+    /// in its state file (read through the host's view of the volume).
+    fn gateway_recorded_running(&self, profile: &str, pid: i64) -> bool {
+        let path = self
+            .c()
+            .volume()
+            .join(format!("profiles/{profile}/gateway_state.json"));
+        let state: serde_json::Value = std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        state["gateway_state"] == "running" && state["pid"].as_i64() == Some(pid)
     }
 
     fn wait_up(&self, profile: &str) -> i64 {
@@ -163,7 +198,13 @@ impl Demo {
         let alpha = self.wait_up("alpha");
         let beta = self.wait_up("beta");
         self.check("s6 reports alpha and beta up", alpha > 0 && beta > 0);
-        let who = self.run(User::Root, &format!("ps -o user=,pid=,args= -p {alpha}"));
+        // s6 reports "up" as soon as it forked ./run, which is still root
+        // until s6-setuidgid: wait for the drop before showing it.
+        let ps = format!("ps -o user=,pid=,args= -p {alpha}");
+        self.wait("alpha to run as hermes", || {
+            self.quiet(&ps).trim_start().starts_with("hermes")
+        });
+        let who = self.run(User::Root, &ps);
         self.check(
             "the gateway runs as hermes, not root",
             who.stdout.trim_start().starts_with("hermes"),
@@ -185,6 +226,15 @@ impl Demo {
         self.check("the restart is counted", counted);
 
         self.heading("3. One gateway stopped, one restarted");
+        // The gateway read-merge-renames its state file on the way to
+        // `running`; a stop written meanwhile could be lost. Step 4 relies
+        // on the stop intent, so let beta finish starting first.
+        let what = "beta to record itself running";
+        let held = self.wait(what, || {
+            let (up, pid) = self.svstat("beta");
+            up && pid > 0 && self.gateway_recorded_running("beta", pid)
+        });
+        self.require(what, held);
         self.run(User::Hermes, "hermes-s6 gateway stop -p beta");
         let stopped = self.wait("beta down", || !self.svstat("beta").0);
         self.check("beta is down and stays down", stopped);
@@ -215,13 +265,29 @@ impl Demo {
         );
         self.run(User::Hermes, "hermes-s6 gateway start -p broken");
         let record = self.c().host_path("/run/service/gateway-broken/crash-loop");
-        let capped = self.wait("the crash-loop cap", || record.exists());
+        // The finish script writes the record, then exits 125: s6 has
+        // stopped it once the slot is down and no longer wanted up.
+        let capped = self.wait("the crash-loop cap", || {
+            record.exists()
+                && self
+                    .quiet("s6-svstat -o up,wantedup /run/service/gateway-broken")
+                    .split_whitespace()
+                    .eq(["false", "false"])
+        });
         self.check("s6 stopped restarting it after 5 fast failures", capped);
         self.run(User::Hermes, "cat /run/service/gateway-broken/crash-loop");
 
         self.heading("6. Refusals, as the hermes user: nothing changes");
         self.c()
             .add_service("main-hermes", "#!/bin/sh\nexec sleep 100000\n", None);
+        // add_service only waits for the supervisor: let main-hermes come up
+        // before the snapshot, or s6's view of it changes under the checks.
+        let what = "main-hermes up";
+        let held = self.wait(what, || {
+            let (up, pid) = self.svstat_service("main-hermes");
+            up && pid > 0
+        });
+        self.require(what, held);
         let before = self.tree();
         let name = self.run(
             User::Hermes,

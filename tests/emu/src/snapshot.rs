@@ -9,11 +9,13 @@ use std::path::Path;
 /// `death_tally`, which grows by itself, is never sized).
 ///
 /// s6-svscan spawns a slot's supervisor and its logger's supervisor one after
-/// the other, and each creates its FIFOs when it starts; a snapshot taken in
+/// the other, and each creates its files when it starts; a snapshot taken in
 /// between would differ from the next one with nobody having changed
 /// anything. So the tree is read once every slot is settled: its supervisor
-/// runs exactly when its logger's does (bounded wait; an unsettled tree is
-/// still returned, and the comparison will show it).
+/// has started exactly when its logger's has, as told by `supervise/status`,
+/// the last file s6-supervise creates (bounded wait; an unsettled tree is
+/// still returned, and the comparison will show it). s6's own transient
+/// `status.new` (written, then renamed over `status`) is never listed.
 pub fn scan_tree(c: &crate::Container, sizes: bool) -> BTreeMap<String, String> {
     let scan = c.host_path(crate::SCAN_DIR);
     crate::wait_until(SETTLE_TIMEOUT, || supervisor_pairs_settled(&scan));
@@ -33,7 +35,7 @@ fn supervisor_pairs_settled(scan: &Path) -> bool {
         .map(|entry| entry.path())
         .filter(|slot| slot.join("log").is_dir())
         .all(|slot| {
-            let supervised = |dir: &Path| dir.join("supervise/control").exists();
+            let supervised = |dir: &Path| dir.join("supervise/status").exists();
             supervised(&slot) == supervised(&slot.join("log"))
         })
 }
@@ -43,6 +45,9 @@ fn walk(dir: &Path, prefix: &str, sizes: bool, out: &mut BTreeMap<String, String
         return;
     };
     for entry in read.flatten() {
+        if entry.file_name() == "status.new" {
+            continue;
+        }
         let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
         let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
             continue;

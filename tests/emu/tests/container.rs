@@ -477,14 +477,22 @@ fn two_containers_do_not_see_each_other() {
         .assert_success();
     a.add_service("in-a", SLEEPER, None);
 
+    // The processes b's /proc shows, listed by the shell itself (a glob and
+    // builtins: no child of the shell is running meanwhile, so none is
+    // counted or not depending on timing).
     let out = b.sh(
         User::Root,
-        "ls -A /run/service /opt/data; ls /proc | grep -c '^[0-9]'",
+        "ls -A /run/service /opt/data; \
+         for p in /proc/[0-9]*; do \
+         pid=${p#/proc/}; \
+         if [ \"$pid\" = $$ ]; then echo \"this shell\"; \
+         else read -r comm <\"$p/comm\"; echo \"$pid: $comm\"; fi; \
+         done",
     );
-    // b's own s6-svscan and the shell, ls and grep of this command.
+    // b's own s6-svscan and the shell of this command, nothing of a's.
     assert_eq!(
         out.assert_success().stdout,
-        "/opt/data:\n\n/run/service:\n.s6-svscan\n4\n"
+        "/opt/data:\n\n/run/service:\n.s6-svscan\n1: s6-svscan\nthis shell\n"
     );
     assert!(a.host_path("/opt/data/only-in-a").exists());
 }

@@ -5,6 +5,7 @@
 //! services are installed as plain s6 services).
 
 use std::fs;
+use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -228,16 +229,32 @@ fn halt_calls(c: &Container) -> usize {
         .unwrap_or(0)
 }
 
-/// Walks `path` in the container without following links.
+/// Walks `path` in the container without following links. s6-supervise
+/// replaces `supervise/status` by renaming `status.new` over it at any
+/// time: transient `status.new` entries, and entries that vanish between
+/// the listing and the lstat, are skipped.
 fn walk(c: &Container, path: &str, found: &mut Vec<(String, fs::Metadata)>) {
-    let meta = fs::symlink_metadata(c.host_path(path)).unwrap();
+    let meta = match fs::symlink_metadata(c.host_path(path)) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => return,
+        Err(e) => panic!("cannot lstat {path} in the container: {e}"),
+    };
     let is_dir = meta.is_dir();
     found.push((path.to_owned(), meta));
-    if is_dir {
-        for entry in fs::read_dir(c.host_path(path)).unwrap() {
-            let name = entry.unwrap().file_name();
-            walk(c, &format!("{path}/{}", name.to_string_lossy()), found);
+    if !is_dir {
+        return;
+    }
+    let entries = match fs::read_dir(c.host_path(path)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return,
+        Err(e) => panic!("cannot list {path} in the container: {e}"),
+    };
+    for entry in entries {
+        let name = entry.unwrap().file_name();
+        if name == "status.new" {
+            continue;
         }
+        walk(c, &format!("{path}/{}", name.to_string_lossy()), found);
     }
 }
 
@@ -711,8 +728,9 @@ fn dashboard_stays_down_unless_enabled() {
     let c = boot();
     let run = asset("etc/s6-overlay/s6-rc.d/dashboard/run");
     let finish = asset("etc/s6-overlay/s6-rc.d/dashboard/finish");
-    // Waits for `up,wantedup` to read `state`, then checks it stays so
-    // (a disabled dashboard is briefly up while its run script exits).
+    // Waits for `up,wantedup` to read `state` (a disabled dashboard is
+    // briefly up while its run script exits; "false false" is final: only
+    // the finish script's exit 125 clears wantedup).
     let settle = |service: &str, state: &str| {
         let dir = format!("{SCAN_DIR}/{service}");
         c.wait_for(
@@ -720,8 +738,33 @@ fn dashboard_stays_down_unless_enabled() {
             &format!("{service}: {state}"),
             || svstat(&c, &dir, "up,wantedup") == state,
         );
-        std::thread::sleep(Duration::from_millis(300));
         svstat(&c, &dir, "up,wantedup")
+    };
+    // s6 reports a service up from the fork of ./run, while it is still the
+    // root run script: waits until the run script has exec'd `hermes` (via
+    // s6-setuidgid, so its ids are final), then returns its
+    // (/proc/<pid>/status, /proc/<pid>/cmdline with spaces).
+    let exec_of_hermes = |service: &str| {
+        let dir = format!("{SCAN_DIR}/{service}");
+        let mut seen = (String::new(), String::new());
+        c.wait_for(
+            Duration::from_secs(10),
+            &format!("{service}: the run script's exec of hermes"),
+            || {
+                let pid = svstat(&c, &dir, "pid");
+                let proc_file = |name: &str| {
+                    fs::read(c.host_path(&format!("/proc/{pid}/{name}"))).unwrap_or_default()
+                };
+                let cmdline = proc_file("cmdline");
+                let status = proc_file("status");
+                seen = (
+                    String::from_utf8_lossy(&status).into_owned(),
+                    String::from_utf8_lossy(&cmdline).replace('\0', " "),
+                );
+                !status.is_empty() && cmdline.split(|b| *b == 0).next() == Some(b"hermes")
+            },
+        );
+        seen
     };
     for (i, value) in [
         None,
@@ -753,19 +796,23 @@ fn dashboard_stays_down_unless_enabled() {
             "true true",
             "HERMES_DASHBOARD={value:?}"
         );
+        // Up because it runs the dashboard, not just its run script.
+        let (_, cmdline) = exec_of_hermes(&name);
+        assert!(
+            cmdline.starts_with("hermes dashboard"),
+            "HERMES_DASHBOARD={value:?}: {cmdline}"
+        );
     }
     // Enabled: `hermes dashboard` as hermes, host and port passed on.
     set_env(&c, "HERMES_DASHBOARD_HOST", Some("0.0.0.0"));
     set_env(&c, "HERMES_DASHBOARD_PORT", Some("9119"));
     c.add_service("dashboard", &run, Some(&finish));
     assert_eq!(settle("dashboard", "true true"), "true true");
-    let pid = svstat(&c, "/run/service/dashboard", "pid");
-    let status = read(&c, &format!("/proc/{pid}/status"));
+    let (status, cmdline) = exec_of_hermes("dashboard");
     assert!(
         status.contains("\nUid:\t10000\t10000\t10000\t10000\n"),
         "{status}"
     );
-    let cmdline = read(&c, &format!("/proc/{pid}/cmdline")).replace('\0', " ");
     assert_eq!(
         cmdline.trim_end(),
         "hermes dashboard --host 0.0.0.0 --port 9119"
