@@ -248,17 +248,8 @@ pub fn wait_up(c: &Container, slot: &str) -> Svstat {
 #[track_caller]
 pub fn wait_down(c: &Container, slot: &str) -> Svstat {
     wait_svstat(c, slot, "down", |s| {
-        s.supervised && !s.up && !finishing(c, slot)
+        s.supervised && !s.up && !c.finishing(slot)
     })
-}
-
-/// Whether s6-supervise is running the slot's `finish`: bit 1 of the status
-/// file's flags byte, its last. `s6-svstat -o` shows no difference.
-pub fn finishing(c: &Container, slot: &str) -> bool {
-    std::fs::read(c.host_path(&format!("/run/service/{slot}/supervise/status")))
-        .ok()
-        .and_then(|status| status.last().copied())
-        .is_some_and(|flags| flags & 0b10 != 0)
 }
 
 /// Waits until the profile's gateway reports `state` in its state file.

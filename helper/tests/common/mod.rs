@@ -105,18 +105,9 @@ pub fn wait_down(c: &Container, slot: &str) -> Svstat {
     c.wait_for(WAIT, &format!("{slot} down"), || {
         let s = svstat(c, slot);
         last = Some(s);
-        s.supervised && !s.up && !finishing(c, slot)
+        s.supervised && !s.up && !c.finishing(slot)
     });
     last.unwrap()
-}
-
-/// Whether s6-supervise is running the slot's `finish`: bit 1 of the status
-/// file's flags byte, its last. `s6-svstat -o` shows no difference.
-pub fn finishing(c: &Container, slot: &str) -> bool {
-    std::fs::read(c.host_path(&format!("/run/service/{slot}/supervise/status")))
-        .ok()
-        .and_then(|status| status.last().copied())
-        .is_some_and(|flags| flags & 0b10 != 0)
 }
 
 /// Waits until the gateway of `slot` reports `running` in its state file.

@@ -567,6 +567,16 @@ impl Container {
             .join(path_in_container.trim_start_matches('/'))
     }
 
+    /// Whether s6-supervise is running the `finish` script of the service at
+    /// `/run/service/<service>`: bit 1 of its status file's flags byte, the
+    /// last. `s6-svstat -o` shows such a service as plainly down.
+    pub fn finishing(&self, service: &str) -> bool {
+        std::fs::read(self.host_path(&format!("{SCAN_DIR}/{service}/supervise/status")))
+            .ok()
+            .and_then(|status| status.last().copied())
+            .is_some_and(|flags| flags & 0b10 != 0)
+    }
+
     /// Writes a root-owned file in the container (through its host path),
     /// replacing it atomically, with `mode`. Parent directories must exist.
     pub fn write_file(&self, path_in_container: &str, contents: impl AsRef<[u8]>, mode: u32) {
