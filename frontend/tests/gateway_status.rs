@@ -54,18 +54,7 @@ fn normalize(s: &Svstat) -> Svstat {
         s.clone()
     } else {
         // s6-svstat printed nothing: only "not supervised" is comparable.
-        Svstat {
-            supervised: false,
-            up: false,
-            wanted_up: false,
-            normally_up: false,
-            ready: false,
-            paused: false,
-            pid: -1,
-            exit_code: -1,
-            signum: -1,
-            since: String::new(),
-        }
+        Svstat::unsupervised()
     }
 }
 

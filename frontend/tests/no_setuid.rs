@@ -380,15 +380,6 @@ fn a_restarted_supervisor_keeps_the_granted_fifo() {
     wait_down(&c, "gateway-default");
 }
 
-fn pwned(c: &Container) -> Vec<String> {
-    std::fs::read_dir(c.host_path("/run"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("pwned"))
-        .collect()
-}
-
 #[test]
 fn no_escalation_without_setuid() {
     let Some(mut c) = boot_no_setuid("no_escalation_without_setuid") else {
@@ -474,7 +465,7 @@ fn no_escalation_without_setuid() {
     // Even 'x' (supervisor exits) only takes the gateway's own supervisor
     // away; it cannot make anything run as root.
     assert!(!c.host_path("/run/service/evil").exists());
-    assert_eq!(pwned(&c), Vec::<String>::new());
+    assert_eq!(c.pwned(), Vec::<String>::new());
     assert_granted_and_nothing_else(&c, &["gateway-default", "gateway-alpha"]);
     assert_eq!(
         std::fs::read_to_string(c.host_path("/run/hermes-s6/mode")).unwrap(),

@@ -5,15 +5,6 @@
 mod common;
 use common::*;
 
-fn pwned(c: &Container) -> Vec<String> {
-    std::fs::read_dir(c.host_path("/run"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("pwned"))
-        .collect()
-}
-
 #[test]
 fn hermes_cannot_plant_or_alter_anything_s6_runs_as_root() {
     let Some(c) = boot("hermes_cannot_plant_or_alter_anything_s6_runs_as_root") else {
@@ -60,7 +51,7 @@ fn hermes_cannot_plant_or_alter_anything_s6_runs_as_root() {
     wait_up(&c, "gateway-alpha");
     wait_up(&c, "gateway-beta");
     assert!(!c.host_path("/run/service/evil").exists());
-    assert_eq!(pwned(&c), Vec::<String>::new());
+    assert_eq!(c.pwned(), Vec::<String>::new());
 }
 
 #[test]

@@ -155,23 +155,30 @@ pub struct Svstat {
     pub since: String,
 }
 
-const SVSTAT_FIELDS: &str = "up,wantedup,normallyup,ready,paused,pid,exitcode,signum,updownsince";
-
-fn parse_svstat(line: &str) -> Svstat {
-    let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() != 9 {
-        return Svstat {
+impl Svstat {
+    /// What s6-svstat's silence means: no supervisor, nothing else known.
+    pub fn unsupervised() -> Self {
+        Svstat {
             supervised: false,
             up: false,
             wanted_up: false,
             normally_up: false,
             ready: false,
             paused: false,
-            pid: 0,
+            pid: -1,
             exit_code: -1,
             signum: -1,
             since: String::new(),
-        };
+        }
+    }
+}
+
+const SVSTAT_FIELDS: &str = "up,wantedup,normallyup,ready,paused,pid,exitcode,signum,updownsince";
+
+fn parse_svstat(line: &str) -> Svstat {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() != 9 {
+        return Svstat::unsupervised();
     }
     Svstat {
         supervised: true,

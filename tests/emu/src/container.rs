@@ -567,6 +567,17 @@ impl Container {
             .join(path_in_container.trim_start_matches('/'))
     }
 
+    /// The `/run/pwned*` files an escalation attempt leaves behind when it
+    /// gets code run as root: the attack scripts of the tests write them.
+    pub fn pwned(&self) -> Vec<String> {
+        fs::read_dir(self.host_path("/run"))
+            .expect("hermes-s6-emu: cannot list /run")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("pwned"))
+            .collect()
+    }
+
     /// Whether s6-supervise is running the `finish` script of the service at
     /// `/run/service/<service>`: bit 1 of its status file's flags byte, the
     /// last. `s6-svstat -o` shows such a service as plainly down.
