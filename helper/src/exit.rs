@@ -37,14 +37,17 @@ pub fn unsafe_state(what: &str) -> Failure {
     Failure::new(UNSAFE, format!("{what}; nothing changed"))
 }
 
+/// The one line on stderr that explains a refusal or a failure, written with
+/// one system call: a line is never split into several writes (each of which
+/// could become a record of its own, should stderr cut records by write).
+pub fn say(reason: &str) {
+    let _ = nix::unistd::write(std::io::stderr(), format!("hermes-s6-helper: {reason}\n").as_bytes());
+}
+
 /// Shows caller-supplied bytes safely on a terminal and in syslog: printable
 /// ASCII as is, everything else escaped (`\n`, `\xNN`, ...), cut after 64
 /// bytes.
 pub fn escape(bytes: &[u8]) -> String {
     let shown = bytes[..bytes.len().min(64)].escape_ascii().to_string();
-    if bytes.len() > 64 {
-        shown + "..."
-    } else {
-        shown
-    }
+    shown + if bytes.len() > 64 { "..." } else { "" }
 }

@@ -79,12 +79,11 @@ pub fn probe<P: ?Sized + NixPath>(dir: impl AsFd, name: &P) -> Result<Option<Fil
 pub fn create_file(dir: impl AsFd, name: &str, content: &[u8], mode: u32, group: Option<Gid>) -> Result<(), Failure> {
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | NOFOLLOW;
     let fd = openat(dir, name, flags, Mode::from_bits_truncate(mode)).map_err(|e| internal(name, e))?;
-    let mut written = 0;
-    while written < content.len() {
-        written += nix::unistd::write(&fd, &content[written..]).map_err(|e| internal(name, e))?;
-    }
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, content)
+        .map_err(|e| Failure::new(crate::exit::INTERNAL, format!("{name}: {e}")))?;
     match group {
-        Some(gid) => fchown(&fd, None, Some(gid)).map_err(|e| internal(name, e)),
+        Some(gid) => fchown(&file, None, Some(gid)).map_err(|e| internal(name, e)),
         None => Ok(()),
     }
 }
@@ -158,11 +157,13 @@ pub fn open_private(dir: impl AsFd, name: &str) -> Result<OwnedFd, Failure> {
     Ok(fd)
 }
 
-/// Whether a process holds the lock s6-supervise keeps on `supervise/lock`
-/// while it runs (the F_GETLK test s6-svstat makes).
+/// Whether s6-supervise holds its write lock on `supervise/lock` (the
+/// F_GETLK test s6-svstat makes). Probing for a read lock sees only write
+/// locks: the read lock any group member can take on the file is no
+/// supervisor, and must not make the helper wait for one.
 pub fn is_locked(supervise: impl AsFd) -> Result<bool, Failure> {
     let Some(lock) = open_file(supervise, "lock", "supervise/lock")? else { return Ok(false) };
-    let mut probe = nix::libc::flock { l_type: nix::libc::F_WRLCK as i16, l_whence: 0, l_start: 0, l_len: 0, l_pid: 0 };
+    let mut probe = nix::libc::flock { l_type: nix::libc::F_RDLCK as i16, l_whence: 0, l_start: 0, l_len: 0, l_pid: 0 };
     fcntl(&lock, FcntlArg::F_GETLK(&mut probe)).map_err(|e| internal("supervise/lock", e))?;
     Ok(probe.l_type != nix::libc::F_UNLCK as i16)
 }

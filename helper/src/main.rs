@@ -1,32 +1,33 @@
 //! hermes-s6-helper, setuid root. In the order it runs:
 //! sanitize -> authorize -> drop -> parse -> act -> log.
 
+use hermes_s6_helper::audit::{self, Outcome};
 use hermes_s6_helper::exit::{self, Failure};
 use hermes_s6_helper::request::{self, Op, Request};
 use hermes_s6_helper::slot::{self, Delivery, Scan};
-use hermes_s6_helper::{audit, config, payload, process};
-use std::io::Write;
+use hermes_s6_helper::{config, payload, process};
 
 fn main() {
     // A panic must neither unwind through half-done work nor print a backtrace.
     std::panic::set_hook(Box::new(|_| {
-        let _ = writeln!(std::io::stderr(), "hermes-s6-helper: internal error");
+        exit::say("internal error");
         std::process::exit(i32::from(exit::INTERNAL));
     }));
     process::sanitize();
     let caller_uid = nix::unistd::getuid().as_raw();
     let argv: Vec<_> = std::env::args_os().collect();
     let (mut request, mut failed) = (None, 0);
-    let code = run(&argv, &mut request, &mut failed).unwrap_or_else(|failure| {
-        let _ = writeln!(std::io::stderr(), "hermes-s6-helper: {}", failure.reason);
+    let code = run(&argv, caller_uid, &mut request, &mut failed).unwrap_or_else(|failure| {
+        exit::say(&failure.reason);
         failure.code
     });
-    audit::log(&audit::line(caller_uid, request.as_ref(), failed, code), code);
+    audit::log(caller_uid, request.as_ref(), Outcome::Done { failed, code });
     std::process::exit(i32::from(code));
 }
 
-fn run(argv: &[std::ffi::OsString], parsed: &mut Option<Request>, failed: &mut usize) -> Result<u8, Failure> {
+fn run(argv: &[std::ffi::OsString], uid: u32, parsed: &mut Option<Request>, failed: &mut usize) -> Result<u8, Failure> {
     let hermes = process::authorize()?;
+    process::lift_cpu_limit()?;
     process::drop_privileges(hermes)?;
     let request = parsed.insert(request::parse(argv)?);
     let op = request.op.name();
@@ -44,11 +45,14 @@ fn run(argv: &[std::ffi::OsString], parsed: &mut Option<Request>, failed: &mut u
         _ => None,
     };
     let scan = Scan::open().map_err(with_op)?;
+    // Recorded before the first change: whatever kills the helper from here
+    // on, the trail shows what it was asked to do.
+    audit::log(uid, Some(request), Outcome::Begun);
     if request.op == Op::Rescan {
         return scan.svscan(b"a").map(|()| exit::OK).map_err(with_op);
     }
     let _one_helper_at_a_time = scan.lock().map_err(with_op)?;
-    let (mut first_failure, mut needs_scan) = (exit::OK, false);
+    let (mut first_failure, mut needs_scan) = (None, false);
     for profile in &request.profiles {
         let outcome = match request.op {
             Op::Register => slot::register(&scan, profile, env.as_deref(), hermes).map(|()| Delivery::Sent),
@@ -59,11 +63,9 @@ fn run(argv: &[std::ffi::OsString], parsed: &mut Option<Request>, failed: &mut u
         match outcome {
             Ok(delivery) => needs_scan |= delivery == Delivery::NeedsScan,
             Err(failure) => {
-                let _ = writeln!(std::io::stderr(), "hermes-s6-helper: {op} {}: {}", profile.as_str(), failure.reason);
+                exit::say(&format!("{op} {}: {}", profile.as_str(), failure.reason));
                 *failed += 1;
-                if first_failure == exit::OK {
-                    first_failure = failure.code;
-                }
+                first_failure.get_or_insert(failure.code);
             }
         }
     }
@@ -71,12 +73,15 @@ fn run(argv: &[std::ffi::OsString], parsed: &mut Option<Request>, failed: &mut u
     if needs_scan {
         scan.svscan(b"a").map_err(with_op)?;
     }
-    Ok(first_failure)
+    Ok(first_failure.unwrap_or(exit::OK))
 }
 
 fn print_version() {
     use config::*;
     let version = env!("CARGO_PKG_VERSION");
-    println!("hermes-s6-helper {version}\nscan dir: {SCAN_DIR}\ns6 programs: {COMMAND_DIR}\nuser: {HERMES_USER}");
-    println!("group: {HERMES_GROUP}\nHERMES_HOME: {HERMES_HOME}\ngateway command: {GATEWAY_COMMAND}");
+    // One buffer, one write (as `exit::say`).
+    let text =
+        format!("hermes-s6-helper {version}\nscan dir: {SCAN_DIR}\ns6 programs: {COMMAND_DIR}\nuser: {HERMES_USER}\n");
+    let text = format!("{text}group: {HERMES_GROUP}\nHERMES_HOME: {HERMES_HOME}\ngateway command: {GATEWAY_COMMAND}\n");
+    let _ = nix::unistd::write(std::io::stdout(), text.as_bytes());
 }

@@ -3,20 +3,27 @@
 
 use crate::config::{GROUP_FILE, HERMES_GROUP};
 use crate::exit::{Failure, INTERNAL, NOT_AUTHORIZED};
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::fcntl::OFlag;
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
-use nix::unistd::{getgid, getgroups, getuid, Gid, Uid};
-use std::os::fd::{AsFd, IntoRawFd};
+use nix::sys::stat::{fstat, Mode, SFlag};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, getgid, getgroups, getuid, Gid, Uid};
+use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 
 /// Runs first, before anything reads the environment, fds or limits.
 pub fn sanitize() {
-    // fds 0-2 must be open, or a file the helper opens could become "stderr".
-    // Opening /dev/null takes the lowest free number: in order, each lands
-    // on its own slot.
-    for fd in [std::io::stdin().as_fd(), std::io::stdout().as_fd(), std::io::stderr().as_fd()] {
-        if fcntl(fd, FcntlArg::F_GETFD) == Err(nix::errno::Errno::EBADF) {
-            let _kept_open =
-                nix::fcntl::open("/dev/null", OFlag::O_RDWR, nix::sys::stat::Mode::empty()).map(IntoRawFd::into_raw_fd);
+    // fds 0-2 must be open, or a file the helper opens could become "stderr":
+    // opening /dev/null takes the lowest free number, so, in order, each
+    // closed one lands on its own slot. And none may be a socket: every write
+    // to a datagram socket connected to /dev/log is a syslog record sent with
+    // root's credentials.
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let replace: [fn(OwnedFd) -> nix::Result<()>; 3] = [dup2_stdin, dup2_stdout, dup2_stderr];
+    for (fd, replace) in [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()].into_iter().zip(replace) {
+        let null = || nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty());
+        match fstat(fd) {
+            Err(_) => drop(null().map(IntoRawFd::into_raw_fd)),
+            Ok(st) if crate::fsx::is_type(&st, SFlag::S_IFSOCK) => drop(null().map(replace)),
+            Ok(_) => {}
         }
     }
     // Every other inherited descriptor is closed (this includes the listing's
@@ -46,22 +53,26 @@ pub fn sanitize() {
     // The caller chose the soft limits; lift the ones an operation needs to
     // their hard limits (raising a hard limit needs CAP_SYS_RESOURCE, which
     // containers rarely grant: under tiny hard limits an operation fails
-    // cleanly, and I8 keeps the tree old-or-new).
-    for resource in [
-        Resource::RLIMIT_NOFILE,
-        Resource::RLIMIT_FSIZE,
-        Resource::RLIMIT_CPU,
-        Resource::RLIMIT_AS,
-        Resource::RLIMIT_DATA,
-    ] {
+    // cleanly, and I8 keeps the tree old-or-new). The CPU limit, whose end
+    // is a SIGKILL, is `lift_cpu_limit`'s.
+    for resource in [Resource::RLIMIT_NOFILE, Resource::RLIMIT_FSIZE, Resource::RLIMIT_AS, Resource::RLIMIT_DATA] {
         if let Ok((_, hard)) = getrlimit(resource) {
             let _ = setrlimit(resource, hard, hard);
         }
     }
     let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
     // Every object is created with an explicit final mode.
-    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    nix::sys::stat::umask(Mode::empty());
     let _ = nix::unistd::chdir("/");
+}
+
+/// A hard CPU time limit survives exec: the kernel would SIGKILL the helper
+/// when it runs out, possibly between a change and its audit record. Root
+/// lifts it; where it cannot (no CAP_SYS_RESOURCE), the call is refused.
+pub fn lift_cpu_limit() -> Result<(), Failure> {
+    let unlimited = nix::sys::resource::RLIM_INFINITY;
+    setrlimit(Resource::RLIMIT_CPU, unlimited, unlimited)
+        .map_err(|e| Failure::new(NOT_AUTHORIZED, format!("cannot lift the caller's hard CPU time limit: {e}")))
 }
 
 /// Refuses unless the helper is effectively root and the caller is root or

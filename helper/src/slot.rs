@@ -14,6 +14,7 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 /// Longer than the slot's `timeout-kill`: by then s6 has killed the gateway.
+/// One budget for the whole call, however many profiles it names.
 const RELEASE_DEADLINE: Duration = Duration::from_secs(15);
 /// Left by `restart` so that `finish` restarts the gateway whatever its exit
 /// code (a gateway exiting 0 on SIGTERM must not turn a restart into a stop).
@@ -23,6 +24,7 @@ const RESTART_MARKER: &str = "restart-requested";
 pub struct Scan {
     dir: OwnedFd,
     svscan_control: OwnedFd,
+    deadline: Instant,
 }
 
 /// What a control operation achieved: `NeedsScan` when no supervisor runs
@@ -44,15 +46,13 @@ impl Scan {
             fsx::open_dir(&dir, ".s6-svscan", ".s6-svscan")?.ok_or_else(|| not_running("no .s6-svscan"))?;
         let svscan_control = fsx::open_fifo(&svscan_dir, "control", ".s6-svscan/control")?
             .ok_or_else(|| not_running("no reader on .s6-svscan/control"))?;
-        Ok(Scan { dir, svscan_control })
+        Ok(Scan { dir, svscan_control, deadline: Instant::now() + RELEASE_DEADLINE })
     }
 
     /// `a` rescan, `n` prune the supervisors of vanished services.
     pub fn svscan(&self, command: &[u8]) -> Result<(), Failure> {
-        match fsx::write_fifo(&self.svscan_control, command, ".s6-svscan/control")? {
-            true => Ok(()),
-            false => Err(Failure::new(NOT_RUNNING, "s6-svscan stopped reading its control FIFO")),
-        }
+        let read = fsx::write_fifo(&self.svscan_control, command, ".s6-svscan/control")?;
+        read.then_some(()).ok_or_else(|| Failure::new(NOT_RUNNING, "s6-svscan stopped reading its control FIFO"))
     }
 
     /// Serializes helpers (two calls on one slot would remove each other's
@@ -90,10 +90,8 @@ pub fn register(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid) -> R
             other => other.map_err(|e| internal("publishing the slot", e)),
         }
     });
-    if built.is_err() {
-        let _ = fsx::remove_tree(&scan.dir, stage.as_str(), 0);
-    }
-    built
+    // A slot that could not be published leaves no staging directory.
+    built.inspect_err(|_| drop(fsx::remove_tree(&scan.dir, stage.as_str(), 0)))
 }
 
 /// Builds the whole slot in a dot-prefixed sibling (s6-svscan ignores it),
@@ -113,10 +111,9 @@ fn build_slot(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid, stage:
         let env_dir = fsx::enter(&slot, "env")?;
         for var in vars {
             // s6-envdir -f drops exactly one final newline, so an empty value
-            // survives as "\n" (an empty file would unset the variable).
-            let mut content = zeroize::Zeroizing::new(Vec::with_capacity(var.value.len() + 1));
-            content.extend_from_slice(&var.value);
-            content.push(b'\n');
+            // survives as "\n" (an empty file would unset the variable). One
+            // allocation of the final size: no reallocation leaves a copy.
+            let content = zeroize::Zeroizing::new([&var.value[..], b"\n"].concat());
             fsx::create_file(&env_dir, &var.key, &content, 0o640, Some(hermes))?;
         }
     }
@@ -131,14 +128,11 @@ fn build_slot(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid, stage:
 /// compile-time plain path, so nothing needs quoting.
 fn render(template: &str, p: &Profile) -> String {
     let profile_args = if p.as_str() == "default" { String::new() } else { format!("-p {} ", p.as_str()) };
-    template
-        .replace("@COMMAND_DIR@", COMMAND_DIR)
-        .replace("@SERVICE@", &p.service())
-        .replace("@PROFILE@", p.as_str())
-        .replace("@PROFILE_ARGS@", &profile_args)
-        .replace("@HERMES_USER@", HERMES_USER)
-        .replace("@HERMES_HOME@", HERMES_HOME)
-        .replace("@GATEWAY_COMMAND@", GATEWAY_COMMAND)
+    #[rustfmt::skip]
+    let values = [("@COMMAND_DIR@", COMMAND_DIR), ("@SERVICE@", &p.service()), ("@PROFILE@", p.as_str()),
+        ("@PROFILE_ARGS@", &profile_args), ("@HERMES_USER@", HERMES_USER), ("@HERMES_HOME@", HERMES_HOME),
+        ("@GATEWAY_COMMAND@", GATEWAY_COMMAND)];
+    values.iter().fold(template.to_owned(), |text, (placeholder, value)| text.replace(placeholder, value))
 }
 
 /// Takes the slot out of the scan with one rename, then stops and removes
@@ -177,7 +171,7 @@ fn supervisors(slot: &OwnedFd) -> Result<Supervisors, Failure> {
 /// may have just started a supervisor there that holds no lock yet: the
 /// prune stops it, and the removal is retried until it has.
 fn remove_retired(scan: &Scan, p: &Profile, supervisors: &Supervisors) -> Result<(), Failure> {
-    let deadline = Instant::now() + RELEASE_DEADLINE;
+    let deadline = scan.deadline;
     for (i, (dir, control)) in supervisors.iter().enumerate() {
         if let Some(fifo) = control {
             fsx::write_fifo(fifo, b"dx", "supervise/control")?;
@@ -282,9 +276,7 @@ pub fn control(scan: &Scan, p: &Profile, op: Op) -> Result<Delivery, Failure> {
         Op::Restart if target.is_up()? => (wants_up, Some(RESTART_MARKER), b"ut"),
         _ => (wants_up, None, b"u"),
     };
-    for file in clear {
-        fsx::remove(&target.slot, *file, UnlinkatFlags::NoRemoveDir)?;
-    }
+    clear.iter().try_for_each(|file| fsx::remove(&target.slot, *file, UnlinkatFlags::NoRemoveDir))?;
     if let Some(file) = mark {
         target.mark(file)?;
     }

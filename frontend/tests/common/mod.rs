@@ -282,11 +282,13 @@ pub fn wait_gateway_running(c: &Container, profile: &str) -> i64 {
     pid
 }
 
-/// The helper's audit records (`op=… profiles=… result=…`) so far.
+/// The helper's audit records (`op=… profiles=… result=…`) so far: one per
+/// call, its result (the `result=begun` record a call that reaches the tree
+/// writes first is left out).
 pub fn helper_calls(c: &Container) -> Vec<String> {
     c.syslog_records()
         .into_iter()
-        .filter(|r| r.contains("hermes-s6-helper["))
+        .filter(|r| r.contains("hermes-s6-helper[") && !r.ends_with(" result=begun"))
         .map(|r| r.split_once("]: ").map(|(_, l)| l.to_owned()).unwrap_or(r))
         .collect()
 }
