@@ -7,9 +7,10 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::helper::HelperOp;
-use crate::manager::ServiceManagerKind;
-use crate::profile::ProfileName;
+use crate::profile::{InvalidProfileName, ProfileName};
+#[cfg(unix)]
+use crate::s6::supervise::SuperviseError;
+use crate::vocabulary::{HelperOp, ServiceManagerKind};
 
 /// Exit codes (sysexits.h), shared with the helper's contract.
 pub mod exit {
@@ -30,10 +31,8 @@ pub mod exit {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error(
-        "invalid profile name '{name}': use 1-63 characters from a-z, 0-9, '_' and '-', starting with a letter or digit"
-    )]
-    InvalidProfileName { name: String },
+    #[error(transparent)]
+    InvalidProfileName(#[from] InvalidProfileName),
 
     #[error(
         "no such gateway '{profile}': register it with `hermes profile create {profile}` first, or pass an existing profile name via `-p <name>`"
@@ -202,6 +201,16 @@ impl Error {
     }
 }
 
+#[cfg(unix)]
+impl From<SuperviseError> for Error {
+    fn from(error: SuperviseError) -> Self {
+        match error {
+            SuperviseError::Io { path, source } => Self::io("read", path, source),
+            SuperviseError::Format { path, len } => Self::StatusFormat { path, len },
+        }
+    }
+}
+
 /// Why a setuid helper that exited 77 could not act as root, worked out by
 /// looking at the helper file and this process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,7 +295,7 @@ mod tests {
     #[test]
     fn messages_are_one_line() {
         let samples = [
-            Error::InvalidProfileName { name: "X".into() },
+            Error::from(ProfileName::new("X").unwrap_err()),
             Error::GatewayNotRegistered {
                 profile: ProfileName::new("typo").unwrap(),
             },

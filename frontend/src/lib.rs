@@ -12,44 +12,49 @@
 //!
 //! [`doctor::examine`] checks everything gateways depend on (the
 //! `hermes-s6 doctor` command). Where setuid cannot work, the container runs
-//! in no-setuid mode ([`mode`]): control goes straight to the control FIFOs
-//! the boot granted to group hermes ([`direct`]) instead of the helper.
+//! in no-setuid mode ([`control_mode`]): control goes straight to the control FIFOs
+//! the boot granted to group hermes ([`fifo_control`]) instead of the helper.
 //!
 //! Start with [`Config::from_env`], pick a backend with
 //! [`detect_service_manager`] and [`service_manager`] (or build
 //! [`S6Manager`] directly), and drive it through [`ServiceManager`].
 
 #[cfg(unix)]
+pub mod bootlog;
+#[cfg(unix)]
 pub mod cli;
 pub mod config;
 #[cfg(unix)]
-pub mod direct;
+pub mod control_mode;
 #[cfg(unix)]
 pub mod doctor;
-pub mod env_payload;
 pub mod error;
+pub mod extra_env;
+#[cfg(unix)]
+pub mod fifo_control;
 pub mod helper;
 #[cfg(unix)]
-pub mod identity;
+pub mod hermes_identity;
 pub mod manager;
 #[cfg(unix)]
-pub mod mode;
+pub mod nofollow;
+pub mod outcome;
 pub mod profile;
 #[cfg(unix)]
 pub mod reconcile;
 pub mod s6;
 #[cfg(unix)]
 pub mod state;
-#[cfg(unix)]
 pub mod status;
 pub mod time;
+pub mod vocabulary;
 
 pub use config::Config;
-pub use env_payload::ExtraEnv;
 pub use error::Error;
+pub use extra_env::ExtraEnv;
 #[cfg(unix)]
 pub use manager::s6::S6Manager;
-pub use manager::{
-    ProfileOutcomes, ServiceManager, ServiceManagerKind, detect_service_manager, service_manager,
-};
+pub use manager::{ServiceManager, detect_service_manager, service_manager};
+pub use outcome::ProfileOutcomes;
 pub use profile::ProfileName;
+pub use vocabulary::{Intent, ServiceManagerKind};

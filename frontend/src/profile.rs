@@ -5,8 +5,6 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-use crate::error::Error;
-
 /// Prefix of every gateway slot in the scan directory.
 pub const SERVICE_PREFIX: &str = "gateway-";
 
@@ -27,11 +25,11 @@ pub struct ProfileName(String);
 
 impl ProfileName {
     /// Validates `name`.
-    pub fn new(name: &str) -> Result<Self, Error> {
+    pub fn new(name: &str) -> Result<Self, InvalidProfileName> {
         if is_valid_profile_name(name) {
             Ok(Self(name.to_owned()))
         } else {
-            Err(Error::InvalidProfileName {
+            Err(InvalidProfileName {
                 name: name.to_owned(),
             })
         }
@@ -63,6 +61,25 @@ impl ProfileName {
     }
 }
 
+/// Removes repeated profiles, keeping the first occurrence's position.
+pub fn dedup(profiles: &[ProfileName]) -> Vec<ProfileName> {
+    let mut seen = std::collections::HashSet::new();
+    profiles
+        .iter()
+        .filter(|p| seen.insert(p.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// A name that is not a profile name; the message says what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid profile name '{name}': use 1-63 characters from a-z, 0-9, '_' and '-', starting with a letter or digit"
+)]
+pub struct InvalidProfileName {
+    pub name: String,
+}
+
 /// `^[a-z0-9][a-z0-9_-]{0,62}$`, without pulling in a regex engine.
 pub fn is_valid_profile_name(name: &str) -> bool {
     let bytes = name.as_bytes();
@@ -77,7 +94,7 @@ pub fn is_valid_profile_name(name: &str) -> bool {
 }
 
 impl FromStr for ProfileName {
-    type Err = Error;
+    type Err = InvalidProfileName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::new(s)
@@ -129,8 +146,21 @@ mod tests {
             &"a".repeat(64),
         ] {
             let err = ProfileName::new(name).unwrap_err();
-            assert!(matches!(err, Error::InvalidProfileName { .. }), "{name:?}");
+            assert_eq!(err.name, name);
+            assert!(
+                err.to_string().starts_with("invalid profile name"),
+                "{name:?}"
+            );
         }
+    }
+
+    #[test]
+    fn dedup_keeps_first_positions() {
+        let p = |n: &str| ProfileName::new(n).unwrap();
+        assert_eq!(
+            dedup(&[p("b"), p("a"), p("b"), p("c"), p("a")]),
+            [p("b"), p("a"), p("c")]
+        );
     }
 
     #[test]

@@ -283,7 +283,7 @@ fn truncated_and_oversized_files_are_refused() {
         bytes.resize(len, 0);
         assert!(SuperviseStatus::parse(&bytes).is_err(), "{len}");
         std::fs::write(&status_path, &bytes).unwrap();
-        let err = supervise::read_status(dir.path()).unwrap_err();
+        let err = hermes_s6::Error::from(supervise::read_status(dir.path()).unwrap_err());
         assert!(
             matches!(err, hermes_s6::Error::StatusFormat { len: l, .. } if l == len.min(44)),
             "{len}: {err}"

@@ -26,12 +26,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
-use crate::env_payload::{ExtraEnv, MAX_PAYLOAD};
 use crate::error::{Error, exit};
-use crate::manager::s6::S6Manager;
-use crate::manager::{ServiceManager, ServiceManagerKind, detect_service_manager, service_manager};
+use crate::extra_env::{ExtraEnv, MAX_PAYLOAD};
+use crate::manager::{ServiceManager, detect_service_manager, service_manager};
 use crate::profile::ProfileName;
-use crate::status::{GatewayState, GatewayStatus, StatusReport};
+use crate::status::{GatewayStatus, StatusReport};
+use crate::vocabulary::ServiceManagerKind;
 
 pub use self::render::Style;
 
@@ -369,11 +369,14 @@ fn lifecycle(
     Ok(code)
 }
 
+/// What `gateway status` shows: the library's answer for the targets.
 fn gather_status(target: &Target, context: &Context) -> Result<Vec<GatewayStatus>, Error> {
-    if context.service_manager == ServiceManagerKind::S6 {
-        s6_status(target, context)
+    let manager = context.manager();
+    if target.all {
+        manager.status_all(&context.config)
     } else {
-        host_status(target, context)
+        let profiles = targets(target, context, manager.as_ref())?;
+        manager.status(&context.config, &profiles)
     }
 }
 
@@ -426,55 +429,6 @@ fn status(
         let _ = render::write_status(out, context.style, &gateways);
     }
     Ok(exit::OK)
-}
-
-fn s6_status(target: &Target, context: &Context) -> Result<Vec<GatewayStatus>, Error> {
-    let manager = S6Manager::new(context.config.clone());
-    if target.all {
-        return manager.status_all();
-    }
-    let profiles = targets(target, context, &manager)?;
-    profiles
-        .iter()
-        .map(|profile| {
-            let status = manager.status(profile);
-            // A name that is neither registered nor a profile is a typo.
-            if status.state == GatewayState::Unregistered && !context.config.profile_exists(profile)
-            {
-                Err(Error::GatewayNotRegistered {
-                    profile: profile.clone(),
-                })
-            } else {
-                Ok(status)
-            }
-        })
-        .collect()
-}
-
-/// Host service managers only tell whether a gateway runs.
-fn host_status(target: &Target, context: &Context) -> Result<Vec<GatewayStatus>, Error> {
-    let manager = context.manager();
-    let profiles = targets(target, context, manager.as_ref())?;
-    Ok(profiles
-        .into_iter()
-        .map(|profile| {
-            let log = context.config.log_file(&profile);
-            let mut status = GatewayStatus::new(profile.clone(), log);
-            match manager.is_running(&profile) {
-                Ok(running) => {
-                    status.registered = true;
-                    status.supervised = true;
-                    status.state = if running {
-                        GatewayState::Up
-                    } else {
-                        GatewayState::Down
-                    };
-                }
-                Err(e) => status.problems.push(e.to_string()),
-            }
-            status
-        })
-        .collect())
 }
 
 /// The environment payload piped to `profile register`, read like the

@@ -9,7 +9,9 @@ use std::io::Write;
 
 use crate::cli::Context;
 use crate::error::{Error, exit};
-use crate::reconcile::{Action, IntentSource, Mode, Report, Settings, SkipReason, reconcile};
+use crate::reconcile::{
+    Action, IntentSource, ReconcileMode, ReconcileReport, Settings, SkipReason, reconcile,
+};
 
 pub(super) fn run(
     context: &Context,
@@ -42,8 +44,8 @@ pub(super) fn run(
     }
 }
 
-fn write_human(out: &mut dyn Write, report: &Report) {
-    if report.mode == Mode::DashboardOnly {
+fn write_human(out: &mut dyn Write, report: &ReconcileReport) {
+    if report.mode == ReconcileMode::DashboardOnly {
         let _ = writeln!(
             out,
             "dashboard-only container: gateway slots are not reconciled"
@@ -68,7 +70,7 @@ fn write_human(out: &mut dyn Write, report: &Report) {
                 format!("gateway_state {}", p.prior_state.as_deref().unwrap_or("?"))
             }
             IntentSource::Seeded => "seeded for `gateway run`".to_owned(),
-            IntentSource::None => "no recorded state".to_owned(),
+            IntentSource::Unrecorded => "no recorded state".to_owned(),
             IntentSource::Unusable => "state file unusable".to_owned(),
         };
         let mut extra = Vec::new();
@@ -98,7 +100,8 @@ fn write_human(out: &mut dyn Write, report: &Report) {
         };
         let _ = writeln!(out, "profiles/{}: skipped ({why})", s.entry);
     }
-    let (started, registered, skipped) = report.counts();
+    let counts = report.counts();
+    let (started, registered, skipped) = (counts.started, counts.registered, counts.skipped);
     let verb = if dry { "would reconcile" } else { "reconciled" };
     let mut summary = format!(
         "{verb} {} profiles: {started} started, {registered} registered down, {skipped} skipped",

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::status::{GatewayState, GatewayStatus};
+use crate::status::{GatewayStatus, SlotState};
 use crate::time::{iso8601_utc, unix_now};
 
 /// How often `--watch` redraws.
@@ -91,10 +91,10 @@ fn last_exit(status: &GatewayStatus) -> String {
 fn state_color(status: &GatewayStatus) -> &'static str {
     let want_up = status.process.as_ref().is_some_and(|p| p.want_up);
     match status.state {
-        GatewayState::Up => GREEN,
-        GatewayState::Down if want_up => RED,
-        GatewayState::Down | GatewayState::Finishing => YELLOW,
-        GatewayState::Unsupervised | GatewayState::Unregistered | GatewayState::Unknown => RED,
+        SlotState::Up => GREEN,
+        SlotState::Down if want_up => RED,
+        SlotState::Down | SlotState::Finishing => YELLOW,
+        SlotState::Unsupervised | SlotState::Unregistered | SlotState::Unknown => RED,
     }
 }
 
@@ -231,19 +231,19 @@ fn write_table(out: &mut dyn Write, style: Style, gateways: &[GatewayStatus]) ->
 
 /// `3 gateways: 2 up, 1 down (1 crash-looping)`.
 pub fn summary(gateways: &[GatewayStatus]) -> String {
-    let count = |state: GatewayState| gateways.iter().filter(|g| g.state == state).count();
+    let count = |state: SlotState| gateways.iter().filter(|g| g.state == state).count();
     let mut parts = vec![
-        format!("{} up", count(GatewayState::Up)),
+        format!("{} up", count(SlotState::Up)),
         format!(
             "{} down",
-            count(GatewayState::Down) + count(GatewayState::Finishing)
+            count(SlotState::Down) + count(SlotState::Finishing)
         ),
     ];
-    let unsupervised = count(GatewayState::Unsupervised);
+    let unsupervised = count(SlotState::Unsupervised);
     if unsupervised > 0 {
         parts.push(format!("{unsupervised} unsupervised"));
     }
-    let unknown = count(GatewayState::Unknown) + count(GatewayState::Unregistered);
+    let unknown = count(SlotState::Unknown) + count(SlotState::Unregistered);
     if unknown > 0 {
         parts.push(format!("{unknown} other"));
     }
@@ -317,7 +317,7 @@ mod tests {
             ProfileName::default_profile(),
             "/opt/data/logs/gateways/default/current".into(),
         );
-        up.state = GatewayState::Up;
+        up.state = SlotState::Up;
         up.registered = true;
         up.supervised = true;
         up.restarts = Some(0);
@@ -343,7 +343,7 @@ mod tests {
             ProfileName::new("work").unwrap(),
             "/opt/data/logs/gateways/work/current".into(),
         );
-        down.state = GatewayState::Down;
+        down.state = SlotState::Down;
         down.registered = true;
         down.supervised = true;
         down.restarts = Some(7);

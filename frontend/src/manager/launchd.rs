@@ -120,8 +120,8 @@ mod backend {
 
     use super::*;
     use crate::error::Error;
-    use crate::helper::ProfileOutcomes;
     use crate::manager::{ServiceManager, ServiceManagerKind, dedup};
+    use crate::outcome::ProfileOutcomes;
 
     #[derive(Debug, Clone)]
     pub struct LaunchdManager {

@@ -12,48 +12,15 @@ pub mod windows;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 pub use self::host::HostCommand;
 use crate::config::Config;
-use crate::env_payload::ExtraEnv;
 use crate::error::Error;
-pub use crate::helper::ProfileOutcomes;
+use crate::extra_env::ExtraEnv;
+pub use crate::outcome::ProfileOutcomes;
 use crate::profile::ProfileName;
-
-/// Which service manager runs the gateways.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ServiceManagerKind {
-    /// s6-svscan as PID 1: the Hermes container.
-    S6,
-    /// A systemd user manager on a host.
-    Systemd,
-    /// launchd user agents on macOS.
-    Launchd,
-    /// The Windows service control manager.
-    Windows,
-    /// Nothing: gateways run in the foreground.
-    None,
-}
-
-impl ServiceManagerKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::S6 => "s6",
-            Self::Systemd => "systemd",
-            Self::Launchd => "launchd",
-            Self::Windows => "windows",
-            Self::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for ServiceManagerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub(crate) use crate::profile::dedup;
+use crate::status::GatewayStatus;
+pub use crate::vocabulary::ServiceManagerKind;
 
 /// Control of profile gateways, whatever supervises them.
 ///
@@ -77,6 +44,32 @@ pub trait ServiceManager: fmt::Debug {
 
     /// Whether the gateway's process is up right now.
     fn is_running(&self, profile: &ProfileName) -> Result<bool, Error>;
+
+    /// What `gateway status` reports for each of `profiles`, in order. A
+    /// host service manager only tells whether a gateway runs (a failure to
+    /// tell becomes the gateway's problem, not an error); `config` says
+    /// where the gateway's log is.
+    fn status(
+        &self,
+        config: &Config,
+        profiles: &[ProfileName],
+    ) -> Result<Vec<GatewayStatus>, Error> {
+        Ok(profiles
+            .iter()
+            .map(|profile| {
+                GatewayStatus::from_is_running(
+                    profile.clone(),
+                    config.log_file(profile),
+                    self.is_running(profile),
+                )
+            })
+            .collect())
+    }
+
+    /// [`ServiceManager::status`] of every gateway that has a service.
+    fn status_all(&self, config: &Config) -> Result<Vec<GatewayStatus>, Error> {
+        self.status(config, &self.list_profile_gateways()?)
+    }
 
     /// Whether gateways can be registered while the system runs. Host
     /// service managers cannot: their units are installed with the host.
@@ -173,7 +166,7 @@ pub fn detect_service_manager_with(probe: &Probe, platform: Platform) -> Service
         Platform::Windows => ServiceManagerKind::Windows,
         Platform::MacOs => ServiceManagerKind::Launchd,
         Platform::OtherUnix if probe.systemd_runtime_dir.is_dir() => ServiceManagerKind::Systemd,
-        Platform::OtherUnix => ServiceManagerKind::None,
+        Platform::OtherUnix => ServiceManagerKind::Unmanaged,
     }
 }
 
@@ -193,16 +186,6 @@ pub fn service_manager(kind: ServiceManagerKind, config: &Config) -> Box<dyn Ser
             Box::new(none::NoServiceManager)
         }
     }
-}
-
-/// Removes repeated profiles, keeping the first occurrence's position.
-pub(crate) fn dedup(profiles: &[ProfileName]) -> Vec<ProfileName> {
-    let mut seen = std::collections::HashSet::new();
-    profiles
-        .iter()
-        .filter(|p| seen.insert(p.as_str()))
-        .cloned()
-        .collect()
 }
 
 #[cfg(test)]
@@ -230,7 +213,7 @@ mod tests {
         std::fs::write(&s.probe.pid1_comm, "s6-svscan\n").unwrap();
         assert_eq!(
             detect_service_manager_with(&s.probe, Platform::OtherUnix),
-            ServiceManagerKind::None
+            ServiceManagerKind::Unmanaged
         );
         std::fs::create_dir(&s.probe.s6_basedir).unwrap();
         for platform in [Platform::OtherUnix, Platform::MacOs, Platform::Windows] {
@@ -242,7 +225,7 @@ mod tests {
         std::fs::write(&s.probe.pid1_comm, "systemd\n").unwrap();
         assert_eq!(
             detect_service_manager_with(&s.probe, Platform::OtherUnix),
-            ServiceManagerKind::None
+            ServiceManagerKind::Unmanaged
         );
     }
 
@@ -253,7 +236,7 @@ mod tests {
         std::fs::write(&s.probe.s6_basedir, "").unwrap();
         assert_eq!(
             detect_service_manager_with(&s.probe, Platform::OtherUnix),
-            ServiceManagerKind::None
+            ServiceManagerKind::Unmanaged
         );
     }
 
@@ -270,7 +253,7 @@ mod tests {
         );
         assert_eq!(
             detect_service_manager_with(&s.probe, Platform::OtherUnix),
-            ServiceManagerKind::None
+            ServiceManagerKind::Unmanaged
         );
         std::fs::create_dir(&s.probe.systemd_runtime_dir).unwrap();
         assert_eq!(
@@ -288,7 +271,7 @@ mod tests {
         };
         assert_eq!(
             detect_service_manager_with(&probe, Platform::OtherUnix),
-            ServiceManagerKind::None
+            ServiceManagerKind::Unmanaged
         );
         // A directory where a file is expected reads as an error, too.
         let s = scratch();
@@ -296,18 +279,9 @@ mod tests {
         std::fs::create_dir(&s.probe.s6_basedir).unwrap();
         assert_eq!(
             detect_service_manager_with(&s.probe, Platform::OtherUnix),
-            ServiceManagerKind::None
+            ServiceManagerKind::Unmanaged
         );
         // The real machine: whatever it is, detection answers.
         let _ = detect_service_manager();
-    }
-
-    #[test]
-    fn dedup_keeps_first_positions() {
-        let p = |n: &str| ProfileName::new(n).unwrap();
-        assert_eq!(
-            dedup(&[p("b"), p("a"), p("b"), p("c"), p("a")]),
-            [p("b"), p("a"), p("c")]
-        );
     }
 }

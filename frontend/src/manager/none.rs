@@ -1,8 +1,8 @@
 //! No service manager: every operation says so, with what to do instead.
 
 use crate::error::Error;
-use crate::helper::ProfileOutcomes;
 use crate::manager::{ServiceManager, ServiceManagerKind};
+use crate::outcome::ProfileOutcomes;
 use crate::profile::ProfileName;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -10,7 +10,7 @@ pub struct NoServiceManager;
 
 impl ServiceManager for NoServiceManager {
     fn kind(&self) -> ServiceManagerKind {
-        ServiceManagerKind::None
+        ServiceManagerKind::Unmanaged
     }
 
     fn start(&self, _profiles: &[ProfileName]) -> Result<ProfileOutcomes, Error> {
@@ -45,12 +45,12 @@ impl ServiceManager for NoServiceManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env_payload::ExtraEnv;
+    use crate::extra_env::ExtraEnv;
 
     #[test]
     fn says_what_to_do() {
         let m = NoServiceManager;
-        assert_eq!(m.kind(), ServiceManagerKind::None);
+        assert_eq!(m.kind(), ServiceManagerKind::Unmanaged);
         assert!(!m.supports_runtime_registration());
         let err = m.start(&[ProfileName::default_profile()]).unwrap_err();
         assert!(err.to_string().contains("hermes gateway run"), "{err}");

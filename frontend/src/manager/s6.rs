@@ -4,8 +4,8 @@
 //! State is read directly (the hermes user may read every slot's
 //! `supervise/status`); every change goes through the setuid helper, with
 //! all profiles of an operation in one helper call. In no-setuid mode
-//! ([`crate::mode`]) start, stop and restart write s6 control bytes into the
-//! control FIFOs the boot granted to group hermes ([`crate::direct`]), and
+//! ([`crate::control_mode`]) start, stop and restart write s6 control bytes into the
+//! control FIFOs the boot granted to group hermes ([`crate::fifo_control`]), and
 //! what only root can do (creating or removing slots) waits for the next
 //! boot.
 
@@ -13,17 +13,19 @@ use std::io;
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::direct;
-use crate::env_payload::ExtraEnv;
+use crate::control_mode::{self, ControlMode};
 use crate::error::Error;
-use crate::helper::{Helper, HelperOp, ProfileOutcomes};
-use crate::manager::{ServiceManager, ServiceManagerKind, dedup};
-use crate::mode::{self, ControlMode};
-use crate::profile::ProfileName;
+use crate::extra_env::ExtraEnv;
+use crate::fifo_control;
+use crate::helper::Helper;
+use crate::manager::ServiceManager;
+use crate::outcome::{ProfileOutcomes, in_order, merge};
+use crate::profile::{ProfileName, dedup};
 use crate::s6::supervise;
-use crate::state::{DesiredState, PlannedStop, ProfileDir, read_state_summary};
-use crate::status::{CrashLoop, GatewayState, GatewayStatus, ProcessStatus};
+use crate::state::{PlannedStop, ProfileDir};
+use crate::status::{self, GatewayStatus, SlotState};
 use crate::time::{Tai64N, unix_now};
+use crate::vocabulary::{HelperOp, Intent, ServiceManagerKind};
 
 #[derive(Debug, Clone)]
 pub struct S6Manager {
@@ -36,7 +38,7 @@ pub struct S6Manager {
 
 /// Profiles of one lifecycle call, sorted by what has to happen to them.
 #[derive(Debug, Default)]
-struct Plan {
+struct Triage {
     /// Have a slot.
     registered: Vec<ProfileName>,
     /// Real profiles without a slot: start and restart register them.
@@ -63,7 +65,8 @@ impl S6Manager {
 
     /// How lifecycle commands reach s6 in this container.
     pub fn control_mode(&self) -> ControlMode {
-        self.mode.unwrap_or_else(|| mode::detect(&self.config))
+        self.mode
+            .unwrap_or_else(|| control_mode::detect(&self.config))
     }
 
     pub fn config(&self) -> &Config {
@@ -76,114 +79,12 @@ impl S6Manager {
 
     /// Whether the profile has a slot (a real directory, not a symlink).
     pub fn slot_exists(&self, profile: &ProfileName) -> bool {
-        std::fs::symlink_metadata(self.config.slot_dir(profile)).is_ok_and(|m| m.is_dir())
-    }
-
-    /// The full status of one profile's gateway. Problems reading parts of
-    /// it are reported in [`GatewayStatus::problems`], not as errors.
-    pub fn status(&self, profile: &ProfileName) -> GatewayStatus {
-        self.status_at(profile, Tai64N::now())
-    }
-
-    /// The status of every registered gateway, sorted by profile.
-    pub fn status_all(&self) -> Result<Vec<GatewayStatus>, Error> {
-        let now = Tai64N::now();
-        let profiles = self.list_profile_gateways()?;
-        // Each gateway costs a dozen small reads; with hundreds of them the
-        // reads dominate, so they are spread over the available cores.
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
-        let chunk = profiles.len().div_ceil(workers).max(64);
-        Ok(std::thread::scope(|scope| {
-            let handles: Vec<_> = profiles
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|p| self.status_at(p, now))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        }))
-    }
-
-    fn status_at(&self, profile: &ProfileName, now: Tai64N) -> GatewayStatus {
-        let mut status = GatewayStatus::new(profile.clone(), self.config.log_file(profile));
-        match read_state_summary(&self.config.state_file(profile)) {
-            Ok(Some(summary)) => status.apply_state_summary(summary),
-            Ok(None) => {}
-            Err(problem) => status.problems.push(problem),
-        }
-        let slot = self.config.slot_dir(profile);
-        if !self.slot_exists(profile) {
-            status.state = GatewayState::Unregistered;
-            return status;
-        }
-        status.registered = true;
-        match read_crash_loop(&slot) {
-            Ok(record) => status.crash_loop = record.as_deref().map(CrashLoop::parse),
-            Err(e) => status
-                .problems
-                .push(unreadable("the crash-loop record", &e)),
-        }
-        match supervise::death_count(&slot) {
-            Ok(count) => status.restarts = Some(count),
-            Err(e) => status
-                .problems
-                .push(unreadable("supervise/death_tally", &e)),
-        }
-        match supervise::supervisor_running(&slot) {
-            Ok(true) => status.supervised = true,
-            Ok(false) => {
-                status.state = GatewayState::Unsupervised;
-                return status;
-            }
-            Err(e) => {
-                status.problems.push(unreadable("supervise/lock", &e));
-                return status;
-            }
-        }
-        let normally_up = match supervise::is_normally_up(&slot) {
-            Ok(normally_up) => normally_up,
-            Err(e) => {
-                status.problems.push(unreadable("the down marker", &e));
-                return status;
-            }
-        };
-        match supervise::read_status(&slot) {
-            Ok(raw) => {
-                let process = ProcessStatus::from_status(&raw, normally_up, now);
-                status.state = if process.up {
-                    GatewayState::Up
-                } else if process.finishing {
-                    GatewayState::Finishing
-                } else {
-                    GatewayState::Down
-                };
-                // A record left when s6 gave up is stale once the gateway
-                // runs again (in no-setuid mode a start cannot remove it).
-                if process.up {
-                    status.crash_loop = None;
-                }
-                status.process = Some(process);
-            }
-            Err(e) => status.problems.push(e.to_string()),
-        }
-        status
+        status::slot::slot_exists(&self.config, profile)
     }
 
     /// Sorts profiles: slot present, real profile to register, or a typo.
-    fn plan(&self, profiles: &[ProfileName]) -> Plan {
-        let mut plan = Plan::default();
+    fn triage(&self, profiles: &[ProfileName]) -> Triage {
+        let mut plan = Triage::default();
         for profile in dedup(profiles) {
             if self.slot_exists(&profile) {
                 plan.registered.push(profile);
@@ -201,7 +102,7 @@ impl S6Manager {
 
     /// Registers real profiles that have no slot yet (down, as the helper
     /// registers them). Returns the ones that have a slot now.
-    fn register_missing(&self, plan: &mut Plan) -> Result<Vec<ProfileName>, Error> {
+    fn register_missing(&self, plan: &mut Triage) -> Result<Vec<ProfileName>, Error> {
         if plan.without_slot.is_empty() {
             return Ok(Vec::new());
         }
@@ -217,11 +118,7 @@ impl S6Manager {
     }
 
     /// Records the intent for each profile; failures are kept per profile.
-    fn record_intent(
-        &self,
-        profiles: &[ProfileName],
-        desired: DesiredState,
-    ) -> Vec<(ProfileName, Result<(), Error>)> {
+    fn record_intent(&self, profiles: &[ProfileName], desired: Intent) -> ProfileOutcomes {
         let now = unix_now();
         profiles
             .iter()
@@ -242,14 +139,7 @@ impl S6Manager {
 
     /// Best effort: tells the gateway that the coming SIGTERM is planned.
     fn write_planned_stop_marker(&self, profile: &ProfileName) {
-        let slot = self.config.slot_dir(profile);
-        if !supervise::supervisor_running(&slot).unwrap_or(false) {
-            return;
-        }
-        let Some(pid) = supervise::read_status(&slot)
-            .ok()
-            .and_then(|status| status.up_pid())
-        else {
+        let Some(pid) = supervise::up_pid(&self.config.slot_dir(profile)) else {
             return;
         };
         let marker = PlannedStop::for_pid(&self.config.proc_dir, pid, SystemTime::now());
@@ -259,9 +149,7 @@ impl S6Manager {
     }
 
     fn is_up(&self, profile: &ProfileName) -> bool {
-        let slot = self.config.slot_dir(profile);
-        supervise::supervisor_running(&slot).unwrap_or(false)
-            && supervise::read_status(&slot).is_ok_and(|status| status.is_up())
+        supervise::is_up(&self.config.slot_dir(profile)).unwrap_or(false)
     }
 
     /// Start, or restart when `restart`: registers real profiles that lack
@@ -271,7 +159,7 @@ impl S6Manager {
         if self.control_mode() == ControlMode::NoSetuid {
             return Ok(self.bring_up_directly(profiles, restart));
         }
-        let mut plan = self.plan(profiles);
+        let mut plan = self.triage(profiles);
         let newly_registered = self.register_missing(&mut plan)?;
         let targets: Vec<ProfileName> = plan
             .registered
@@ -280,7 +168,7 @@ impl S6Manager {
             .cloned()
             .collect();
 
-        let intent = self.record_intent(&targets, DesiredState::Running);
+        let intent = self.record_intent(&targets, Intent::Running);
         let (to_restart, to_start): (Vec<ProfileName>, Vec<ProfileName>) = if restart {
             // SIGTERM brings a running gateway back through s6; a stopped one
             // just needs to be wanted up.
@@ -309,20 +197,20 @@ impl S6Manager {
     /// without a slot cannot get one before the next boot: its intent is
     /// recorded, and it is reported.
     fn bring_up_directly(&self, profiles: &[ProfileName], restart: bool) -> ProfileOutcomes {
-        let plan = self.plan(profiles);
+        let plan = self.triage(profiles);
         let mut settled = plan.settled;
-        for (profile, recorded) in self.record_intent(&plan.without_slot, DesiredState::Running) {
+        for (profile, recorded) in self.record_intent(&plan.without_slot, Intent::Running) {
             let error = recorded.err().unwrap_or_else(|| Error::NeedsNextBoot {
                 what: format!("gateway '{profile}' has no slot, and cannot get one now"),
                 consequence: "its intent (running) is recorded: the next container boot registers and starts it".to_owned(),
             });
             settled.push((profile, Err(error)));
         }
-        let intent = self.record_intent(&plan.registered, DesiredState::Running);
+        let intent = self.record_intent(&plan.registered, Intent::Running);
         let control = if restart {
-            direct::restart(&self.config, &plan.registered)
+            fifo_control::restart(&self.config, &plan.registered)
         } else {
-            direct::send_all(&self.config, &plan.registered, direct::UP)
+            fifo_control::send_all(&self.config, &plan.registered, fifo_control::UP)
         };
         settled.extend(merge(control, intent));
         in_order(profiles, settled)
@@ -347,17 +235,17 @@ impl ServiceManager for S6Manager {
     /// A real profile without a slot is stopped already; only its intent
     /// is recorded.
     fn stop(&self, profiles: &[ProfileName]) -> Result<ProfileOutcomes, Error> {
-        let plan = self.plan(profiles);
+        let plan = self.triage(profiles);
         let mut settled = plan.settled;
-        settled.extend(self.record_intent(&plan.without_slot, DesiredState::Stopped));
+        settled.extend(self.record_intent(&plan.without_slot, Intent::Stopped));
         for profile in &plan.registered {
             self.write_planned_stop_marker(profile);
         }
-        let intent = self.record_intent(&plan.registered, DesiredState::Stopped);
+        let intent = self.record_intent(&plan.registered, Intent::Stopped);
         let control = if plan.registered.is_empty() {
             Vec::new()
         } else if self.control_mode() == ControlMode::NoSetuid {
-            direct::send_all(&self.config, &plan.registered, direct::DOWN)
+            fifo_control::send_all(&self.config, &plan.registered, fifo_control::DOWN)
         } else {
             self.helper.run(HelperOp::Stop, &plan.registered)?
         };
@@ -370,16 +258,40 @@ impl ServiceManager for S6Manager {
     }
 
     fn is_running(&self, profile: &ProfileName) -> Result<bool, Error> {
-        let slot = self.config.slot_dir(profile);
         if !self.slot_exists(profile) {
             return Ok(false);
         }
-        if !supervise::supervisor_running(&slot)
-            .map_err(|e| Error::io("read", slot.join("supervise/lock"), e))?
-        {
-            return Ok(false);
-        }
-        Ok(supervise::read_status(&slot)?.is_up())
+        Ok(supervise::is_up(&self.config.slot_dir(profile))?)
+    }
+
+    /// The whole slot of each profile (this manager's configuration; the
+    /// `config` argument only matters to host managers). A name that is
+    /// neither registered nor a profile is a typo.
+    fn status(
+        &self,
+        _config: &Config,
+        profiles: &[ProfileName],
+    ) -> Result<Vec<GatewayStatus>, Error> {
+        let now = Tai64N::now();
+        profiles
+            .iter()
+            .map(|profile| {
+                let status = status::slot::read(&self.config, profile, now);
+                if status.state == SlotState::Unregistered && !self.config.profile_exists(profile) {
+                    Err(Error::GatewayNotRegistered {
+                        profile: profile.clone(),
+                    })
+                } else {
+                    Ok(status)
+                }
+            })
+            .collect()
+    }
+
+    fn status_all(&self, _config: &Config) -> Result<Vec<GatewayStatus>, Error> {
+        let now = Tai64N::now();
+        let profiles = self.list_profile_gateways()?;
+        Ok(status::slot::read_all(&self.config, &profiles, now))
     }
 
     fn supports_runtime_registration(&self) -> bool {
@@ -410,9 +322,9 @@ impl ServiceManager for S6Manager {
                 ));
             }
             let desired = if start_now {
-                DesiredState::Running
+                Intent::Running
             } else {
-                DesiredState::Stopped
+                Intent::Stopped
             };
             if let Some((_, Err(e))) = self
                 .record_intent(std::slice::from_ref(profile), desired)
@@ -437,7 +349,7 @@ impl ServiceManager for S6Manager {
         self.helper.register(profile, extra_env)?;
         let mut outcome = Ok(());
         if start_now {
-            let intent = self.record_intent(std::slice::from_ref(profile), DesiredState::Running);
+            let intent = self.record_intent(std::slice::from_ref(profile), Intent::Running);
             let control = self
                 .helper
                 .run(HelperOp::Start, std::slice::from_ref(profile))?;
@@ -485,56 +397,6 @@ impl ServiceManager for S6Manager {
         }
         profiles.sort();
         Ok(profiles)
-    }
-}
-
-/// Combines the control result with the intent result of each profile: the
-/// control error wins, an intent error shows when control succeeded.
-fn merge(
-    control: ProfileOutcomes,
-    intent: Vec<(ProfileName, Result<(), Error>)>,
-) -> ProfileOutcomes {
-    let mut intent = intent;
-    control
-        .into_iter()
-        .map(|(profile, result)| {
-            let recorded = intent
-                .iter()
-                .position(|(p, _)| *p == profile)
-                .map(|i| intent.swap_remove(i).1)
-                .unwrap_or(Ok(()));
-            (profile, result.and(recorded))
-        })
-        .collect()
-}
-
-/// Orders outcomes as the caller listed the profiles (first occurrence).
-fn in_order(requested: &[ProfileName], mut outcomes: ProfileOutcomes) -> ProfileOutcomes {
-    let order = dedup(requested);
-    outcomes.sort_by_key(|(p, _)| order.iter().position(|q| q == p).unwrap_or(usize::MAX));
-    outcomes
-}
-
-/// The slot's `crash-loop` record (written by its finish script), if any.
-fn read_crash_loop(slot: &std::path::Path) -> io::Result<Option<String>> {
-    use std::io::Read;
-    let file = match std::fs::File::open(slot.join("crash-loop")) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut text = String::new();
-    file.take(4096).read_to_string(&mut text)?;
-    Ok(Some(text))
-}
-
-fn unreadable(what: &str, error: &io::Error) -> String {
-    if error.kind() == io::ErrorKind::PermissionDenied {
-        format!(
-            "cannot read {what}: permission denied (supervise/ must be readable by group hermes)"
-        )
-    } else {
-        format!("cannot read {what}: {error}")
     }
 }
 
@@ -611,7 +473,7 @@ mod tests {
         std::fs::write(home.join("SOUL.md"), "").unwrap();
         let outcomes = m.stop(&[p("work")]).unwrap();
         assert!(outcomes[0].1.is_ok());
-        let state = read_state_summary(&m.config.state_file(&p("work")))
+        let state = crate::state::read_state_summary(&m.config.state_file(&p("work")))
             .unwrap()
             .unwrap();
         assert_eq!(state.desired_state.as_deref(), Some("stopped"));
@@ -621,8 +483,12 @@ mod tests {
     fn status_of_an_unregistered_profile() {
         let dir = tempfile::tempdir().unwrap();
         let m = manager(dir.path());
-        let status = m.status(&p("work"));
-        assert_eq!(status.state, GatewayState::Unregistered);
+        assert!(matches!(
+            m.status(&m.config, &[p("work")]),
+            Err(Error::GatewayNotRegistered { .. })
+        ));
+        let status = status::slot::read(&m.config, &p("work"), Tai64N::now());
+        assert_eq!(status.state, SlotState::Unregistered);
         assert!(!status.registered);
         assert!(!status.supervised);
         assert_eq!(status.service, "gateway-work");
@@ -637,8 +503,8 @@ mod tests {
         std::fs::create_dir_all(slot.join("supervise")).unwrap();
         std::fs::write(slot.join("supervise/lock"), "").unwrap();
         std::fs::write(slot.join("supervise/death_tally"), [0u8; 28]).unwrap();
-        let status = m.status(&p("work"));
-        assert_eq!(status.state, GatewayState::Unsupervised);
+        let status = m.status(&m.config, &[p("work")]).unwrap().remove(0);
+        assert_eq!(status.state, SlotState::Unsupervised);
         assert!(status.registered);
         assert!(!status.supervised);
         assert_eq!(status.restarts, Some(2));
@@ -648,36 +514,12 @@ mod tests {
             "crash-looping: stopped after 5 failures in 60 s (last exit 1, at 17)\n",
         )
         .unwrap();
-        let status = m.status(&p("work"));
+        let status = m.status(&m.config, &[p("work")]).unwrap().remove(0);
         assert_eq!(
             status.crash_loop.as_ref().and_then(|c| c.last_exit),
             Some(1)
         );
         assert!(status.process.is_none());
         assert!(!m.is_running(&p("work")).unwrap());
-    }
-
-    #[test]
-    fn merge_prefers_the_control_error() {
-        let control = vec![
-            (p("a"), Ok(())),
-            (p("b"), Err(Error::NotImplemented { what: "x" })),
-            (p("c"), Ok(())),
-        ];
-        let intent = vec![
-            (p("c"), Err(Error::NotImplemented { what: "intent" })),
-            (p("b"), Err(Error::NotImplemented { what: "intent" })),
-            (p("a"), Ok(())),
-        ];
-        let merged = merge(control, intent);
-        assert!(merged[0].1.is_ok());
-        assert!(matches!(
-            merged[1].1,
-            Err(Error::NotImplemented { what: "x" })
-        ));
-        assert!(matches!(
-            merged[2].1,
-            Err(Error::NotImplemented { what: "intent" })
-        ));
     }
 }

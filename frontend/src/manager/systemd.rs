@@ -4,8 +4,8 @@
 //! installer gives them).
 
 use crate::error::Error;
-use crate::helper::ProfileOutcomes;
 use crate::manager::{HostCommand, ServiceManager, ServiceManagerKind, dedup};
+use crate::outcome::ProfileOutcomes;
 use crate::profile::ProfileName;
 
 const UNIT_BASE: &str = "hermes-gateway";
@@ -120,7 +120,7 @@ impl ServiceManager for SystemdManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env_payload::ExtraEnv;
+    use crate::extra_env::ExtraEnv;
 
     fn p(name: &str) -> ProfileName {
         ProfileName::new(name).unwrap()

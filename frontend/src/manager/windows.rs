@@ -66,8 +66,8 @@ pub use self::backend::WindowsManager;
 mod backend {
     use super::*;
     use crate::error::Error;
-    use crate::helper::ProfileOutcomes;
     use crate::manager::{ServiceManager, ServiceManagerKind, dedup};
+    use crate::outcome::ProfileOutcomes;
 
     #[derive(Debug, Clone, Copy, Default)]
     pub struct WindowsManager;

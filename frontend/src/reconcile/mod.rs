@@ -20,34 +20,35 @@
 //! boot goes on; the run fails only when the helper cannot be used at all
 //! (missing, not privileged) or s6-svscan is not running.
 //!
-//! Run as root (the boot of a no-setuid container, see [`crate::mode`]),
+//! Run as root (the boot of a no-setuid container, see [`crate::control_mode`]),
 //! the reconciler does everything with hermes's rights and takes root's
-//! only to run the helper ([`crate::identity`]): root never follows a path
+//! only to run the helper ([`crate::hermes_identity`]): root never follows a path
 //! on the hermes-writable volume.
 
-pub mod bootlog;
 pub mod plan;
 pub mod settings;
 pub mod survey;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::bootlog;
 use crate::config::Config;
 use crate::error::Error;
 use crate::helper::{Helper, HelperOp};
-use crate::identity::{AsHermes, privileged};
+use crate::hermes_identity::{AsHermes, privileged};
 use crate::profile::ProfileName;
 use crate::state::ProfileDir;
 use crate::time::{iso8601_utc, unix_now};
+use crate::vocabulary::Intent;
 
 pub use self::plan::{
-    Action, Intent, IntentSource, Mode, Plan, PriorExit, ProfilePlan, SkipReason, StateFileKind,
+    Action, IntentSource, Plan, PriorExit, ProfilePlan, ReconcileMode, SkipReason, StateFileKind,
     plan,
 };
 pub use self::settings::{ContainerRole, Settings};
@@ -58,7 +59,7 @@ pub const RECONCILE_SCHEMA: &str = "hermes-s6.reconcile/1";
 
 /// What happened (or, with `dry_run`, would happen) to one profile.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProfileReport {
+pub struct ReconciledProfile {
     pub profile: ProfileName,
     pub service: String,
     pub home: PathBuf,
@@ -104,16 +105,16 @@ pub struct HelperCall {
 
 /// The `--json` document of `reconcile` (schema `hermes-s6.reconcile/1`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
+pub struct ReconcileReport {
     pub schema: &'static str,
     pub dry_run: bool,
-    pub mode: Mode,
+    pub mode: ReconcileMode,
     pub generated_at: String,
     pub hermes_home: PathBuf,
     pub container_command: Option<Vec<String>>,
     pub multiplex: bool,
     pub root_state_seeded: bool,
-    pub profiles: Vec<ProfileReport>,
+    pub profiles: Vec<ReconciledProfile>,
     pub skipped: Vec<SkippedReport>,
     pub ignored: Vec<IgnoredReport>,
     pub other_slots: Vec<ProfileName>,
@@ -123,7 +124,7 @@ pub struct Report {
     pub error: Option<String>,
 }
 
-impl Report {
+impl ReconcileReport {
     fn from_plan(plan: &Plan, survey: &Survey, settings: &Settings, dry_run: bool) -> Self {
         Self {
             schema: RECONCILE_SCHEMA,
@@ -137,7 +138,7 @@ impl Report {
             profiles: plan
                 .profiles
                 .iter()
-                .map(|p| ProfileReport {
+                .map(|p| ReconciledProfile {
                     profile: p.profile.clone(),
                     service: p.profile.service_name(),
                     home: p.home.clone(),
@@ -189,26 +190,35 @@ impl Report {
         }
     }
 
-    fn profile_mut(&mut self, profile: &ProfileName) -> Option<&mut ProfileReport> {
+    fn profile_mut(&mut self, profile: &ProfileName) -> Option<&mut ReconciledProfile> {
         self.profiles.iter_mut().find(|p| &p.profile == profile)
     }
 
-    /// Counts of profiles by action.
-    pub fn counts(&self) -> (usize, usize, usize) {
+    /// How many profiles ended with each action.
+    pub fn counts(&self) -> ActionCounts {
         let count = |a: Action| self.profiles.iter().filter(|p| p.action == a).count();
-        (
-            count(Action::Started),
-            count(Action::Registered),
-            count(Action::Skipped) + self.skipped.len(),
-        )
+        ActionCounts {
+            started: count(Action::Started),
+            registered: count(Action::Registered),
+            skipped: count(Action::Skipped) + self.skipped.len(),
+        }
     }
+}
+
+/// Profiles by what reconciliation did to them; skipped entries of
+/// `profiles/` count as skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionCounts {
+    pub started: usize,
+    pub registered: usize,
+    pub skipped: usize,
 }
 
 /// The outcome of a run: the report, and the error that made it fail, if
 /// any (the report then says how far it got).
 #[derive(Debug)]
 pub struct Reconciled {
-    pub report: Report,
+    pub report: ReconcileReport,
     pub error: Option<Error>,
 }
 
@@ -219,7 +229,7 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
         Ok(identity) => identity,
         Err(error) => {
             let nothing = Plan {
-                mode: Mode::Reconcile,
+                mode: ReconcileMode::Reconcile,
                 seed_root_state: false,
                 profiles: Vec::new(),
                 skipped: Vec::new(),
@@ -233,7 +243,7 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
                 profiles_dir: survey::ProfilesDir::Missing,
                 slots: Ok(Default::default()),
             };
-            let mut report = Report::from_plan(&nothing, &unread, settings, dry_run);
+            let mut report = ReconcileReport::from_plan(&nothing, &unread, settings, dry_run);
             report.error = Some(error.to_string());
             return Reconciled {
                 report,
@@ -241,10 +251,10 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
             };
         }
     };
-    let survey = Survey::take(config);
+    let survey = Survey::read(config);
     let plan = plan(&survey, settings);
-    let mut report = Report::from_plan(&plan, &survey, settings, dry_run);
-    if dry_run || plan.mode == Mode::DashboardOnly {
+    let mut report = ReconcileReport::from_plan(&plan, &survey, settings, dry_run);
+    if dry_run || plan.mode == ReconcileMode::DashboardOnly {
         return Reconciled {
             report,
             error: None,
@@ -264,7 +274,7 @@ fn execute(
     helper: &Helper,
     identity: Option<&AsHermes>,
     plan: &Plan,
-    report: &mut Report,
+    report: &mut ReconcileReport,
 ) -> Result<(), Error> {
     if plan.seed_root_state {
         seed_root_state(config, report);
@@ -358,8 +368,8 @@ fn call(
     identity: Option<&AsHermes>,
     op: HelperOp,
     profiles: &[ProfileName],
-    report: &mut Report,
-) -> Result<crate::helper::ProfileOutcomes, Error> {
+    report: &mut ReconcileReport,
+) -> Result<crate::outcome::ProfileOutcomes, Error> {
     let result = privileged(identity, || helper.run(op, profiles));
     // A slot registered meanwhile is what register was for.
     let fine = |r: &Result<(), Error>| matches!(r, Ok(()) | Err(Error::AlreadyRegistered { .. }));
@@ -378,7 +388,7 @@ fn call(
 
 /// After a failure of the whole register call (reported once, as the
 /// run's error): none of these got a slot.
-fn mark_skipped(report: &mut Report, profiles: &[ProfileName]) {
+fn mark_skipped(report: &mut ReconcileReport, profiles: &[ProfileName]) {
     for profile in profiles {
         if let Some(r) = report.profile_mut(profile) {
             r.action = Action::Skipped;
@@ -388,7 +398,7 @@ fn mark_skipped(report: &mut Report, profiles: &[ProfileName]) {
 
 /// After a failure of the whole run before the start call: those with a
 /// slot stay as they were (a gateway already up stays up).
-fn mark_not_started(report: &mut Report, profiles: &[ProfileName]) {
+fn mark_not_started(report: &mut ReconcileReport, profiles: &[ProfileName]) {
     for profile in profiles {
         if let Some(r) = report.profile_mut(profile)
             && r.action == Action::Started
@@ -401,11 +411,14 @@ fn mark_not_started(report: &mut Report, profiles: &[ProfileName]) {
 
 /// Writes `gateway_state = desired_state = running` for the root profile,
 /// only if it still has no state file.
-fn seed_root_state(config: &Config, report: &mut Report) {
+fn seed_root_state(config: &Config, report: &mut ReconcileReport) {
     let root = ProfileName::default_profile();
     let mut state = Map::new();
     state.insert("gateway_state".into(), Value::from("running"));
-    state.insert("desired_state".into(), Value::from("running"));
+    state.insert(
+        "desired_state".into(),
+        Value::from(Intent::Running.as_str()),
+    );
     state.insert("updated_at".into(), Value::from(unix_now()));
     let result = ProfileDir::open(config, &root).and_then(|dir| dir.create_state(&state));
     let problem = match result {
@@ -424,7 +437,7 @@ fn seed_root_state(config: &Config, report: &mut Report) {
 /// Unlinks the plan's stale files through a descriptor of the profile's
 /// home opened without following links; a symbolic link is removed itself,
 /// its target is never touched.
-fn remove_stale_files(config: &Config, p: &ProfilePlan, report: &mut Report) {
+fn remove_stale_files(config: &Config, p: &ProfilePlan, report: &mut ReconcileReport) {
     if p.remove.is_empty() {
         return;
     }
@@ -456,7 +469,7 @@ fn unlink_in(dir: std::os::fd::BorrowedFd<'_>, name: &str) -> Result<(), Errno> 
     unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
 }
 
-fn write_boot_log(config: &Config, plan: &Plan, report: &mut Report) {
+fn write_boot_log(config: &Config, plan: &Plan, report: &mut ReconcileReport) {
     let time = iso8601_utc(unix_now());
     let mut lines = String::new();
     for p in &report.profiles {
@@ -483,9 +496,4 @@ fn write_boot_log(config: &Config, plan: &Plan, report: &mut Report) {
             .warnings
             .push(format!("the boot log was not written: {e}")),
     }
-}
-
-/// The boot log's path under `home`.
-pub fn boot_log_path(home: &Path) -> PathBuf {
-    home.join(bootlog::LOGS_DIR).join(bootlog::BOOT_LOG)
 }

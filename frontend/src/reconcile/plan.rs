@@ -26,31 +26,23 @@
 //! - Only profiles without a slot are registered; a slot that exists keeps
 //!   its state unless the profile is to start.
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::bootlog::escape_name;
 use crate::profile::{DEFAULT_PROFILE, ProfileName, is_valid_profile_name};
 use crate::reconcile::settings::{ContainerRole, Settings};
 use crate::reconcile::survey::{EntryFacts, HomeFacts, ProfilesDir, StateFile, Survey};
+use crate::vocabulary::Intent;
 
 /// Whether the reconciler acts at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Mode {
+pub enum ReconcileMode {
     Reconcile,
     /// The container's command is `dashboard`: no gateway is reconciled.
     DashboardOnly,
-}
-
-/// What the boot should leave the gateway wanting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Intent {
-    Running,
-    Stopped,
 }
 
 /// Where the intent came from.
@@ -63,8 +55,9 @@ pub enum IntentSource {
     GatewayState,
     /// Seeded for a legacy `gateway run` container.
     Seeded,
-    /// The state file has neither field, or does not exist.
-    None,
+    /// The state file has neither field, or does not exist (`none`).
+    #[serde(rename = "none")]
+    Unrecorded,
     /// The state file exists but cannot be used.
     Unusable,
 }
@@ -134,18 +127,18 @@ pub fn boot_intent(state: &StateFile) -> (Intent, IntentSource) {
         }
     };
     match state {
-        StateFile::Missing => (Intent::Stopped, IntentSource::None),
+        StateFile::Missing => (Intent::Stopped, IntentSource::Unrecorded),
         StateFile::Unusable(_) => (Intent::Stopped, IntentSource::Unusable),
         StateFile::Object(_) => {
             if let Some(desired) = state.text("desired_state") {
-                (running(desired == "running"), IntentSource::DesiredState)
+                (Intent::from_recorded(desired), IntentSource::DesiredState)
             } else if let Some(gateway) = state.text("gateway_state") {
                 (
                     running(matches!(gateway, "running" | "draining" | "degraded")),
                     IntentSource::GatewayState,
                 )
             } else {
-                (Intent::Stopped, IntentSource::None)
+                (Intent::Stopped, IntentSource::Unrecorded)
             }
         }
     }
@@ -232,7 +225,7 @@ pub struct Ignored {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    pub mode: Mode,
+    pub mode: ReconcileMode,
     /// Seed the root profile's state file (legacy `gateway run`).
     pub seed_root_state: bool,
     /// `default` first, then named profiles in name order.
@@ -266,28 +259,10 @@ impl Plan {
     }
 }
 
-/// Shows an entry name safely in a log line or a message: `[A-Za-z0-9._-]`
-/// as is, every other byte as `\xNN`, cut after 64 bytes.
-pub fn escape_name(name: &OsStr) -> String {
-    let bytes = name.as_bytes();
-    let mut shown = String::new();
-    for &b in bytes.iter().take(64) {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-            shown.push(char::from(b));
-        } else {
-            shown.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    if bytes.len() > 64 {
-        shown.push_str("...");
-    }
-    shown
-}
-
 /// Makes the plan. Pure: the same survey and settings give the same plan.
 pub fn plan(survey: &Survey, settings: &Settings) -> Plan {
     let mut plan = Plan {
-        mode: Mode::Reconcile,
+        mode: ReconcileMode::Reconcile,
         seed_root_state: false,
         profiles: Vec::new(),
         skipped: Vec::new(),
@@ -297,7 +272,7 @@ pub fn plan(survey: &Survey, settings: &Settings) -> Plan {
     };
     let role = settings.role();
     if role == ContainerRole::Dashboard {
-        plan.mode = Mode::DashboardOnly;
+        plan.mode = ReconcileMode::DashboardOnly;
         return plan;
     }
 

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 
 use nix::dir::Dir;
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{FileStat, Mode, SFlag, fstatat};
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{Mode, SFlag, fstatat};
 use serde_json::{Map, Value};
 
 use crate::config::{Config, PROFILE_SEED_FILE, STATE_FILE};
+use crate::nofollow::{self, OpenDirError, file_type, stat_at};
 use crate::profile::ProfileName;
 use crate::s6::supervise;
 use crate::state::{parse_state_object, read_regular_file};
@@ -114,7 +115,7 @@ pub struct Survey {
 
 impl Survey {
     /// Reads the volume and the scan directory of `config`.
-    pub fn take(config: &Config) -> Self {
+    pub fn read(config: &Config) -> Self {
         let home = &config.hermes_home;
         // The scan dir is read while the volume is.
         let (slots, (root, profiles_dir)) = std::thread::scope(|scope| {
@@ -143,28 +144,6 @@ impl Survey {
     }
 }
 
-const DIR_FLAGS: OFlag = OFlag::O_RDONLY
-    .union(OFlag::O_DIRECTORY)
-    .union(OFlag::O_NOFOLLOW)
-    .union(OFlag::O_CLOEXEC);
-
-fn stat_nofollow(dir: &impl AsFd, name: &OsStr) -> Result<Option<FileStat>, Errno> {
-    match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st)),
-        Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// Whether `name` in `dir` is a symbolic link itself.
-pub(crate) fn is_symlink(dir: &impl AsFd, name: &OsStr) -> bool {
-    matches!(stat_nofollow(dir, name), Ok(Some(st)) if file_type(&st) == SFlag::S_IFLNK)
-}
-
-fn file_type(st: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
-}
-
 /// Reads the state file and looks for stale runtime files in a home.
 pub fn read_home(dir: &impl AsFd) -> HomeFacts {
     let stale_files = STALE_FILES
@@ -172,7 +151,7 @@ pub fn read_home(dir: &impl AsFd) -> HomeFacts {
         .filter(|name| {
             // Anything that exists (or cannot be examined) is a candidate;
             // removal reports what it could not do.
-            !matches!(stat_nofollow(dir, OsStr::new(name)), Ok(None))
+            !matches!(stat_at(dir, OsStr::new(name)), Ok(None))
         })
         .collect();
     HomeFacts {
@@ -182,9 +161,8 @@ pub fn read_home(dir: &impl AsFd) -> HomeFacts {
 }
 
 fn read_state(dir: &impl AsFd) -> StateFile {
-    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let file = match openat(dir, STATE_FILE, flags, Mode::empty()) {
-        Ok(fd) => File::from(fd),
+    let file = match nofollow::open_file_at(dir, STATE_FILE) {
+        Ok(file) => file,
         Err(Errno::ENOENT) => return StateFile::Missing,
         Err(Errno::ELOOP) => {
             return StateFile::Unusable(format!("{STATE_FILE} is a symbolic link"));
@@ -204,17 +182,16 @@ fn read_state(dir: &impl AsFd) -> StateFile {
 }
 
 fn read_profiles_dir(home: &impl AsFd) -> ProfilesDir {
-    let profiles = match openat(home, "profiles", DIR_FLAGS, Mode::empty()) {
+    let profiles = match nofollow::open_dir_at(home, OsStr::new("profiles")) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT) => return ProfilesDir::Missing,
-        // O_NOFOLLOW with O_DIRECTORY reports a symbolic link as ENOTDIR.
-        Err(Errno::ELOOP | Errno::ENOTDIR) if is_symlink(home, OsStr::new("profiles")) => {
-            return ProfilesDir::Symlink;
-        }
-        Err(Errno::ENOTDIR) => {
+        Err(OpenDirError::Other(Errno::ENOENT)) => return ProfilesDir::Missing,
+        Err(OpenDirError::Symlink(_)) => return ProfilesDir::Symlink,
+        Err(OpenDirError::NotADirectory) => {
             return ProfilesDir::Unreadable("profiles is not a directory".into());
         }
-        Err(e) => return ProfilesDir::Unreadable(format!("cannot open profiles: {e}")),
+        Err(OpenDirError::Other(e)) => {
+            return ProfilesDir::Unreadable(format!("cannot open profiles: {e}"));
+        }
     };
     let names = match list(&profiles) {
         Ok(names) => names,
@@ -273,7 +250,7 @@ fn list(dir: &OwnedFd) -> Result<Vec<OsString>, Errno> {
 }
 
 fn examine(profiles: &OwnedFd, name: &OsStr) -> EntryFacts {
-    let st = match stat_nofollow(profiles, name) {
+    let st = match stat_at(profiles, name) {
         Ok(Some(st)) => st,
         // Gone since it was listed.
         Ok(None) => return EntryFacts::NotADirectory,
@@ -284,14 +261,14 @@ fn examine(profiles: &OwnedFd, name: &OsStr) -> EntryFacts {
         SFlag::S_IFLNK => return EntryFacts::Symlink,
         _ => return EntryFacts::NotADirectory,
     }
-    let dir = match openat(profiles, name, DIR_FLAGS, Mode::empty()) {
+    let dir = match nofollow::open_dir_at(profiles, name) {
         Ok(fd) => fd,
         // Replaced by a symbolic link since it was examined.
-        Err(Errno::ELOOP | Errno::ENOTDIR) if is_symlink(profiles, name) => {
-            return EntryFacts::Symlink;
+        Err(OpenDirError::Symlink(_)) => return EntryFacts::Symlink,
+        Err(OpenDirError::NotADirectory) => return EntryFacts::NotADirectory,
+        Err(OpenDirError::Other(e)) => {
+            return EntryFacts::Unreadable(format!("cannot open it: {e}"));
         }
-        Err(Errno::ENOTDIR) => return EntryFacts::NotADirectory,
-        Err(e) => return EntryFacts::Unreadable(format!("cannot open it: {e}")),
     };
     // Like `Config::profile_exists`: the seed file is a regular file (a
     // link to one counts; only its type is looked at).
@@ -328,8 +305,7 @@ fn read_slots(scan_dir: &Path) -> Result<BTreeMap<ProfileName, SlotFacts>, Strin
             continue;
         }
         let slot = entry.path();
-        let up = supervise::supervisor_running(&slot).unwrap_or(false)
-            && supervise::read_status(&slot).is_ok_and(|s| s.is_up());
+        let up = supervise::is_up(&slot).unwrap_or(false);
         slots.insert(profile, SlotFacts { up });
     }
     Ok(slots)
@@ -390,7 +366,7 @@ mod tests {
         )
         .unwrap();
 
-        let survey = Survey::take(&c);
+        let survey = Survey::read(&c);
         let root = survey.root.as_ref().unwrap();
         assert_eq!(root.state.text("desired_state"), Some("running"));
         assert_eq!(root.stale_files, ["gateway.pid"]);
@@ -457,9 +433,9 @@ mod tests {
         let c = config(tmp.path());
         std::fs::create_dir(tmp.path().join("elsewhere")).unwrap();
         symlink(tmp.path().join("elsewhere"), c.hermes_home.join("profiles")).unwrap();
-        assert_eq!(Survey::take(&c).profiles_dir, ProfilesDir::Symlink);
+        assert_eq!(Survey::read(&c).profiles_dir, ProfilesDir::Symlink);
         std::fs::remove_file(c.hermes_home.join("profiles")).unwrap();
-        assert_eq!(Survey::take(&c).profiles_dir, ProfilesDir::Missing);
+        assert_eq!(Survey::read(&c).profiles_dir, ProfilesDir::Missing);
     }
 
     #[test]
@@ -474,7 +450,7 @@ mod tests {
         ] {
             std::fs::create_dir_all(c.scan_dir.join(name)).unwrap();
         }
-        let slots = Survey::take(&c).slots.unwrap();
+        let slots = Survey::read(&c).slots.unwrap();
         let names: Vec<_> = slots.keys().map(ProfileName::as_str).collect();
         assert_eq!(names, ["a", "default"]);
         assert!(slots.values().all(|s| !s.up));
@@ -485,7 +461,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut c = config(tmp.path());
         c.hermes_home = tmp.path().join("absent");
-        let survey = Survey::take(&c);
+        let survey = Survey::read(&c);
         assert!(survey.root.is_err());
         assert!(matches!(survey.profiles_dir, ProfilesDir::Unreadable(_)));
     }

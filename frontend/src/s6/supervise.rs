@@ -7,12 +7,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::libc;
 
-use crate::error::Error;
 use crate::s6::death_tally;
 use crate::s6::status::{STATUS_LEN_WITH_PGID, SuperviseStatus};
 
@@ -51,19 +50,63 @@ pub fn is_locked_by_another_process(file: &File) -> io::Result<bool> {
     Ok(i32::from(query.l_type) != libc::F_UNLCK)
 }
 
+/// Why a slot's supervision state could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SuperviseError {
+    /// `supervise/lock` or `supervise/status` could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// `supervise/status` has a size no known s6 version writes.
+    #[error(
+        "{}: {len} bytes is not an s6 status file this version understands (expected 35 or 43)",
+        path.display()
+    )]
+    Format { path: PathBuf, len: usize },
+}
+
 /// Reads and parses `supervise/status`.
-pub fn read_status(slot: &Path) -> Result<SuperviseStatus, Error> {
+pub fn read_status(slot: &Path) -> Result<SuperviseStatus, SuperviseError> {
     let path = slot.join("supervise/status");
     let mut bytes = Vec::with_capacity(STATUS_LEN_WITH_PGID + 1);
-    File::open(&path)
+    let read = File::open(&path)
         // One byte more than the largest layout, so an oversized file shows
         // as such instead of being silently cut to a valid size.
         .and_then(|file| {
             file.take(STATUS_LEN_WITH_PGID as u64 + 1)
                 .read_to_end(&mut bytes)
-        })
-        .map_err(|e| Error::io("read", &path, e))?;
-    SuperviseStatus::parse(&bytes).map_err(|bad| Error::StatusFormat { path, len: bad.0 })
+        });
+    if let Err(source) = read {
+        return Err(SuperviseError::Io { path, source });
+    }
+    SuperviseStatus::parse(&bytes).map_err(|bad| SuperviseError::Format { path, len: bad.0 })
+}
+
+/// The status of a slot an s6-supervise runs on: `None` when none does
+/// (the status file is then a stale leftover, or absent).
+pub fn supervised_status(slot: &Path) -> Result<Option<SuperviseStatus>, SuperviseError> {
+    match supervisor_running(slot) {
+        Ok(true) => read_status(slot).map(Some),
+        Ok(false) => Ok(None),
+        Err(source) => Err(SuperviseError::Io {
+            path: slot.join("supervise/lock"),
+            source,
+        }),
+    }
+}
+
+/// Whether the slot is supervised and its process is up (not `./finish`).
+pub fn is_up(slot: &Path) -> Result<bool, SuperviseError> {
+    Ok(supervised_status(slot)?.is_some_and(|status| status.is_up()))
+}
+
+/// The pid of the slot's process while it is supervised and up; `None`
+/// when it is not, or when that cannot be read.
+pub fn up_pid(slot: &Path) -> Option<u64> {
+    supervised_status(slot).ok()??.up_pid()
 }
 
 /// Number of deaths in `supervise/death_tally` (0 when there is none yet).

@@ -1,7 +1,7 @@
 //! Every planning rule, on hand-made surveys.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStringExt;
 
 use serde_json::{Map, Value, json};
@@ -78,7 +78,7 @@ fn default_is_always_first_then_real_profiles_in_name_order() {
         ],
     );
     let plan = plan(&s, &Settings::default());
-    assert_eq!(plan.mode, Mode::Reconcile);
+    assert_eq!(plan.mode, ReconcileMode::Reconcile);
     assert_eq!(names(&plan), ["default", "0day", "a-b_c", "alpha", "zeta"]);
     let root = find(&plan, "default");
     assert_eq!(root.home, PathBuf::from("/opt/data"));
@@ -244,7 +244,7 @@ fn a_symlinked_or_unreadable_profiles_dir_is_a_warning() {
 #[test]
 fn intent_follows_desired_state_then_gateway_state() {
     use Intent::{Running, Stopped};
-    use IntentSource::{DesiredState, GatewayState, None as NoSource, Unusable};
+    use IntentSource::{DesiredState, GatewayState, Unrecorded as NoSource, Unusable};
     let cases: Vec<(StateFile, Intent, IntentSource)> = vec![
         (
             object(json!({"desired_state": "running"})),
@@ -481,7 +481,7 @@ fn a_dashboard_container_does_not_reconcile() {
         ..Settings::default()
     };
     let plan = plan(&s, &settings);
-    assert_eq!(plan.mode, Mode::DashboardOnly);
+    assert_eq!(plan.mode, ReconcileMode::DashboardOnly);
     assert!(plan.profiles.is_empty());
     assert!(plan.to_register().is_empty() && plan.to_start().is_empty());
 }

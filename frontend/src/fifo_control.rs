@@ -1,6 +1,6 @@
 //! No-setuid mode: s6 control bytes written straight into a gateway's
 //! `supervise/control` FIFO, which the boot granted to group hermes
-//! (`s6-svperms -G hermes`; see [`crate::mode`]).
+//! (`s6-svperms -G hermes`; see [`crate::control_mode`]).
 //!
 //! s6's control protocol is one byte per command. The persistent forms are
 //! used, so that the slot keeps the intent s6 itself reads when its
@@ -39,7 +39,7 @@ use nix::unistd::{Gid, Group};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::helper::ProfileOutcomes;
+use crate::outcome::ProfileOutcomes;
 use crate::profile::ProfileName;
 use crate::s6::status::SuperviseStatus;
 use crate::s6::{ExitCause, supervise};
@@ -235,15 +235,6 @@ pub fn send_all(config: &Config, profiles: &[ProfileName], command: &[u8]) -> Pr
         .collect()
 }
 
-/// The pid of the gateway's process while it is up (supervised and not
-/// finishing).
-fn running_pid(slot: &Path) -> Option<u64> {
-    if !supervise::supervisor_running(slot).unwrap_or(false) {
-        return None;
-    }
-    supervise::read_status(slot).ok()?.up_pid()
-}
-
 /// Where a signalled gateway is, as far as a restart is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartProgress {
@@ -311,7 +302,7 @@ pub fn restart_within(
     let mut watched: Vec<(usize, u64)> = Vec::new();
     for profile in profiles {
         let slot = config.slot_dir(profile);
-        let result = match running_pid(&slot) {
+        let result = match supervise::up_pid(&slot) {
             Some(pid) => send_with(config, profile, UP_AND_TERM, gid).inspect(|()| {
                 watched.push((outcomes.len(), pid));
             }),

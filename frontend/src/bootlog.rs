@@ -10,18 +10,25 @@
 //! to `$HERMES_HOME`, a symbolic link (or anything but a regular file) in
 //! their place is refused, and rotation is a rename, which never follows a
 //! link. All lines of one run are appended with a single write.
+//!
+//! The reconciler writes it ([`append`]); doctor reads it back
+//! ([`boot_history`]) to find profiles that keep failing at boot.
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, renameat};
 use nix::sys::stat::{Mode, SFlag, fstat, mkdirat};
-use nix::unistd::{Gid, Uid, fchown, geteuid};
+use nix::unistd::geteuid;
 
 use crate::error::Error;
+use crate::nofollow::{self, OpenDirError, hand_to_owner_of};
 
 pub const LOGS_DIR: &str = "logs";
 pub const BOOT_LOG: &str = "container-boot.log";
@@ -38,13 +45,28 @@ pub fn line(
     action: &str,
     prior_exit: &str,
 ) -> String {
-    let prior = prior_state.map_or_else(
-        || "None".to_owned(),
-        |s| super::plan::escape_name(std::ffi::OsStr::new(s)),
-    );
+    let prior = prior_state.map_or_else(|| "None".to_owned(), |s| escape_name(OsStr::new(s)));
     format!(
         "{time} profile={profile} prior_state={prior} action={action} prior_exit={prior_exit}\n"
     )
+}
+
+/// Shows an entry name safely in a log line or a message: `[A-Za-z0-9._-]`
+/// as is, every other byte as `\xNN`, cut after 64 bytes.
+pub fn escape_name(name: &OsStr) -> String {
+    let bytes = name.as_bytes();
+    let mut shown = String::new();
+    for &b in bytes.iter().take(64) {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            shown.push(char::from(b));
+        } else {
+            shown.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if bytes.len() > 64 {
+        shown.push_str("...");
+    }
+    shown
 }
 
 /// Appends `lines` to the boot log under `home`, rotating first when the
@@ -132,61 +154,123 @@ fn file_size(file: &File, path: &Path) -> Result<u64, Error> {
 /// Opens `name` below `parent` without following a link; creates it (0755)
 /// when missing.
 fn open_or_create_dir(parent: &OwnedFd, name: &str, path: &Path) -> Result<OwnedFd, Error> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let open = || openat(parent, name, flags, Mode::empty());
+    let open = || nofollow::open_dir_at(parent, OsStr::new(name));
     let fd = match open() {
         Ok(fd) => fd,
-        Err(Errno::ENOENT) => {
+        Err(OpenDirError::Other(Errno::ENOENT)) => {
             match mkdirat(parent, name, Mode::from_bits_truncate(0o755)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
                 Err(e) => return Err(Error::io("create", path, e.into())),
             }
-            let fd = open().map_err(|e| dir_error(parent, name, e, path))?;
+            let fd = open().map_err(|e| dir_error(e, path))?;
             hand_to_owner_of(parent, &fd).map_err(|e| Error::io("chown", path, e.into()))?;
             fd
         }
-        Err(e) => return Err(dir_error(parent, name, e, path)),
+        Err(e) => return Err(dir_error(e, path)),
     };
     Ok(fd)
 }
 
-fn dir_error(parent: &OwnedFd, name: &str, errno: Errno, path: &Path) -> Error {
-    // O_NOFOLLOW with O_DIRECTORY reports a symbolic link as ENOTDIR.
-    let symlink = super::survey::is_symlink(parent, std::ffi::OsStr::new(name));
-    match errno {
-        Errno::ELOOP | Errno::ENOTDIR if symlink => Error::UnsafePath {
+fn dir_error(error: OpenDirError, path: &Path) -> Error {
+    match error {
+        OpenDirError::Symlink(_) => Error::UnsafePath {
             path: path.to_path_buf(),
             reason: "it is a symbolic link",
         },
-        Errno::ENOTDIR => Error::UnsafePath {
+        OpenDirError::NotADirectory => Error::UnsafePath {
             path: path.to_path_buf(),
             reason: "it is not a directory",
         },
-        e => Error::io("open", path, e.into()),
+        OpenDirError::Other(e) => Error::io("open", path, e.into()),
     }
 }
 
-/// Root (a reconcile run by hand as root) must not leave root-owned files
-/// on the volume that the hermes user has to write later.
-fn hand_to_owner_of(dir: &impl AsFd, created: &impl AsFd) -> Result<(), Errno> {
-    if !geteuid().is_root() {
-        return Ok(());
+/// `prior_state` of every boot log line, per profile, oldest first (the
+/// rotated log, then the current one).
+pub fn boot_history(home: &Path) -> BTreeMap<String, Vec<String>> {
+    let logs = home.join(LOGS_DIR);
+    let mut history: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for name in [BOOT_LOG_ROTATED, BOOT_LOG] {
+        let Some(text) = read_small(&logs.join(name)) else {
+            continue;
+        };
+        for (profile, prior) in text.lines().filter_map(parse_boot_line) {
+            history.entry(profile).or_default().push(prior);
+        }
     }
-    let st = fstat(dir)?;
-    if st.st_uid == 0 {
-        return Ok(());
+    history
+}
+
+/// `profile` and `prior_state` of one boot log line.
+pub fn parse_boot_line(line: &str) -> Option<(String, String)> {
+    let mut profile = None;
+    let mut prior = None;
+    for field in line.split_whitespace().skip(1) {
+        if let Some(value) = field.strip_prefix("profile=") {
+            profile = Some(value.to_owned());
+        } else if let Some(value) = field.strip_prefix("prior_state=") {
+            prior = Some(value.to_owned());
+        }
     }
-    fchown(
-        created,
-        Some(Uid::from_raw(st.st_uid)),
-        Some(Gid::from_raw(st.st_gid)),
-    )
+    Some((profile?, prior?))
+}
+
+/// A regular file of the volume, read without following a link, at most
+/// 1 MiB.
+fn read_small(path: &Path) -> Option<String> {
+    let file = nofollow::open_file(path).ok()?;
+    let bytes = nofollow::read_regular(file, 1 << 20).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn parses_boot_log_lines() {
+        assert_eq!(
+            parse_boot_line(
+                "2026-11-28T10:30:00Z profile=work prior_state=startup_failed action=registered prior_exit=unknown"
+            ),
+            Some(("work".into(), "startup_failed".into()))
+        );
+        assert_eq!(parse_boot_line("garbage"), None);
+        assert_eq!(parse_boot_line(""), None);
+    }
+
+    #[test]
+    fn boot_history_reads_the_rotated_log_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("logs")).unwrap();
+        let line = |p: &str, s: &str| {
+            format!(
+                "2026-11-28T10:30:00Z profile={p} prior_state={s} action=registered prior_exit=unknown\n"
+            )
+        };
+        std::fs::write(
+            dir.path().join("logs/container-boot.log.1"),
+            line("a", "running") + &line("a", "startup_failed"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("logs/container-boot.log"),
+            line("a", "startup_failed") + &line("b", "None") + &line("a", "startup_failed"),
+        )
+        .unwrap();
+        let history = boot_history(dir.path());
+        assert_eq!(
+            history["a"],
+            [
+                "running",
+                "startup_failed",
+                "startup_failed",
+                "startup_failed"
+            ]
+        );
+        assert_eq!(history["b"], ["None"]);
+    }
 
     #[test]
     fn formats_lines() {

@@ -8,7 +8,7 @@
 //!   permission on those gateway slots only (`s6-svperms -G hermes`: the
 //!   slot's `supervise/control` FIFO becomes `root:hermes 0620`). The
 //!   frontend then writes s6 control bytes into those FIFOs itself
-//!   ([`crate::direct`]); creating and removing slots waits for the next
+//!   ([`crate::fifo_control`]); creating and removing slots waits for the next
 //!   boot.
 //!
 //! The boot records the mode in a root-owned, world-readable file,
@@ -18,7 +18,6 @@
 //! trust (the helper checks everything itself).
 
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -27,6 +26,7 @@ use nix::sys::stat::{Mode, SFlag, fstat};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::nofollow;
 
 /// The variable a container is started with to choose no-setuid mode; read
 /// by the image's cont-init script as root.
@@ -50,7 +50,7 @@ impl ControlMode {
         }
     }
 
-    /// The marker's contents for this mode.
+    /// The mode a record's contents name.
     pub fn parse(text: &str) -> Option<Self> {
         match text.trim() {
             "setuid" => Some(Self::Setuid),
@@ -68,7 +68,7 @@ impl std::fmt::Display for ControlMode {
 
 /// What the mode file says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Marker {
+pub enum ModeRecord {
     /// No record: a container booted without the image's cont-init (or
     /// outside the container). Setuid mode.
     Absent,
@@ -78,7 +78,7 @@ pub enum Marker {
     Untrusted(String),
 }
 
-impl Marker {
+impl ModeRecord {
     /// The mode this record means.
     pub fn mode(&self) -> ControlMode {
         match self {
@@ -90,9 +90,9 @@ impl Marker {
 
 /// Reads the mode file at `path`: a regular file owned by root, writable by
 /// no one else, in a directory with the same properties.
-pub fn read_marker(path: &Path) -> Marker {
+pub fn read_mode_record(path: &Path) -> ModeRecord {
     let Some(parent) = path.parent() else {
-        return Marker::Untrusted("the mode file has no directory".into());
+        return ModeRecord::Untrusted("the mode file has no directory".into());
     };
     let dir = match open(
         parent,
@@ -100,28 +100,29 @@ pub fn read_marker(path: &Path) -> Marker {
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(nix::errno::Errno::ENOENT) => return Marker::Absent,
-        Err(e) => return Marker::Untrusted(format!("{}: {}", parent.display(), e.desc())),
+        Err(nix::errno::Errno::ENOENT) => return ModeRecord::Absent,
+        Err(e) => return ModeRecord::Untrusted(format!("{}: {}", parent.display(), e.desc())),
     };
     if let Err(why) = root_only(&dir, SFlag::S_IFDIR) {
-        return Marker::Untrusted(format!("{}: {why}", parent.display()));
+        return ModeRecord::Untrusted(format!("{}: {why}", parent.display()));
     }
-    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let fd = match open(path, flags, Mode::empty()) {
+    let fd = match open(path, nofollow::FILE_FLAGS, Mode::empty()) {
         Ok(fd) => fd,
-        Err(nix::errno::Errno::ENOENT) => return Marker::Absent,
-        Err(e) => return Marker::Untrusted(format!("{}: {}", path.display(), e.desc())),
+        Err(nix::errno::Errno::ENOENT) => return ModeRecord::Absent,
+        Err(e) => return ModeRecord::Untrusted(format!("{}: {}", path.display(), e.desc())),
     };
     if let Err(why) = root_only(&fd, SFlag::S_IFREG) {
-        return Marker::Untrusted(format!("{}: {why}", path.display()));
+        return ModeRecord::Untrusted(format!("{}: {why}", path.display()));
     }
-    let mut text = String::new();
-    if File::from(fd).take(64).read_to_string(&mut text).is_err() {
-        return Marker::Untrusted(format!("{}: not text", path.display()));
-    }
+    let Some(text) = nofollow::read_regular(File::from(fd), 64)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
+        return ModeRecord::Untrusted(format!("{}: not text", path.display()));
+    };
     match ControlMode::parse(&text) {
-        Some(mode) => Marker::Recorded(mode),
-        None => Marker::Untrusted(format!(
+        Some(mode) => ModeRecord::Recorded(mode),
+        None => ModeRecord::Untrusted(format!(
             "{}: unknown mode {:?} (expected setuid or no-setuid)",
             path.display(),
             text.trim()
@@ -131,7 +132,7 @@ pub fn read_marker(path: &Path) -> Marker {
 
 /// The mode this container runs in.
 pub fn detect(config: &Config) -> ControlMode {
-    read_marker(&config.mode_file).mode()
+    read_mode_record(&config.mode_file).mode()
 }
 
 /// The object is of type `kind`, owned by root and not writable by group
@@ -174,28 +175,40 @@ mod tests {
     #[test]
     fn absent_and_untrusted_records_mean_setuid() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_marker(&dir.path().join("none/mode")), Marker::Absent);
-        assert_eq!(read_marker(&dir.path().join("mode")), Marker::Absent);
-        let marker = dir.path().join("mode");
-        std::fs::write(&marker, "no-setuid\n").unwrap();
+        assert_eq!(
+            read_mode_record(&dir.path().join("none/mode")),
+            ModeRecord::Absent
+        );
+        assert_eq!(
+            read_mode_record(&dir.path().join("mode")),
+            ModeRecord::Absent
+        );
+        let record = dir.path().join("mode");
+        std::fs::write(&record, "no-setuid\n").unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let read = read_marker(&marker);
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let read = read_mode_record(&record);
         if running_as_root() {
-            assert_eq!(read, Marker::Recorded(ControlMode::NoSetuid));
+            assert_eq!(read, ModeRecord::Recorded(ControlMode::NoSetuid));
             // Writable by others: not believed.
-            std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o666)).unwrap();
-            assert!(matches!(read_marker(&marker), Marker::Untrusted(_)));
-            std::fs::set_permissions(&marker, std::fs::Permissions::from_mode(0o644)).unwrap();
-            std::fs::write(&marker, "maybe\n").unwrap();
-            assert!(matches!(read_marker(&marker), Marker::Untrusted(_)));
+            std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o666)).unwrap();
+            assert!(matches!(
+                read_mode_record(&record),
+                ModeRecord::Untrusted(_)
+            ));
+            std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o644)).unwrap();
+            std::fs::write(&record, "maybe\n").unwrap();
+            assert!(matches!(
+                read_mode_record(&record),
+                ModeRecord::Untrusted(_)
+            ));
             // A symbolic link is not followed.
             let link = dir.path().join("link");
-            std::os::unix::fs::symlink(&marker, &link).unwrap();
-            assert!(matches!(read_marker(&link), Marker::Untrusted(_)));
+            std::os::unix::fs::symlink(&record, &link).unwrap();
+            assert!(matches!(read_mode_record(&link), ModeRecord::Untrusted(_)));
         } else {
             // Owned by the test user: not believed.
-            assert!(matches!(read, Marker::Untrusted(_)), "{read:?}");
+            assert!(matches!(read, ModeRecord::Untrusted(_)), "{read:?}");
         }
         assert_eq!(
             read.mode(),

@@ -1,26 +1,32 @@
 //! What `gateway status` reports for each gateway, and the versioned JSON
-//! document it prints with `--json` (schema in `SCHEMA.md`).
+//! document it prints with `--json` (schema in `SCHEMA.md`). The s6 backend
+//! reads a whole slot ([`slot`]); host backends only say whether a gateway
+//! runs ([`GatewayStatus::from_is_running`]).
+
+#[cfg(unix)]
+pub(crate) mod slot;
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::manager::ServiceManagerKind;
+use crate::error::Error;
 use crate::profile::ProfileName;
 use crate::s6::status::SuperviseStatus;
 use crate::s6::{ExitCause, signal_name};
-use crate::state::StateSummary;
 use crate::time::{Tai64N, iso8601_utc};
+use crate::vocabulary::{Intent, ServiceManagerKind};
 
 /// Identifier of the status document's schema. A consumer checks it before
 /// reading anything else; a change that removes or redefines a field gets a
 /// new number, added fields do not.
 pub const STATUS_SCHEMA: &str = "hermes-s6.status/1";
 
-/// One-word summary of a gateway slot.
+/// One-word summary of a gateway slot (what s6 says; what the gateway
+/// itself recorded is [`GatewayStatus::gateway_state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum GatewayState {
+pub enum SlotState {
     /// The gateway process runs.
     Up,
     /// No process runs (s6 may be waiting to restart it: see `want_up`).
@@ -36,7 +42,7 @@ pub enum GatewayState {
     Unknown,
 }
 
-impl GatewayState {
+impl SlotState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Up => "up",
@@ -170,7 +176,7 @@ pub struct GatewayStatus {
     pub profile: ProfileName,
     /// The slot's name in the scan directory (`gateway-<profile>`).
     pub service: String,
-    pub state: GatewayState,
+    pub state: SlotState,
     /// A slot exists for the profile.
     pub registered: bool,
     /// An s6-supervise process holds the slot's lock: the status is current.
@@ -200,7 +206,7 @@ impl GatewayStatus {
         Self {
             service: profile.service_name(),
             profile,
-            state: GatewayState::Unknown,
+            state: SlotState::Unknown,
             registered: false,
             supervised: false,
             process: None,
@@ -214,10 +220,32 @@ impl GatewayStatus {
         }
     }
 
-    pub fn apply_state_summary(&mut self, summary: StateSummary) {
-        self.desired_state = summary.desired_state;
-        self.desired_state_updated_at = summary.updated_at;
-        self.gateway_state = summary.gateway_state;
+    /// What a host service manager can tell: whether the gateway runs.
+    pub fn from_is_running(
+        profile: ProfileName,
+        log: PathBuf,
+        running: Result<bool, Error>,
+    ) -> Self {
+        let mut status = Self::new(profile, log);
+        match running {
+            Ok(running) => {
+                status.registered = true;
+                status.supervised = true;
+                status.state = if running {
+                    SlotState::Up
+                } else {
+                    SlotState::Down
+                };
+            }
+            Err(e) => status.problems.push(e.to_string()),
+        }
+        status
+    }
+
+    /// The recorded intent, when there is one (`running`, or anything else
+    /// for stopped).
+    pub fn intent(&self) -> Option<Intent> {
+        self.desired_state.as_deref().map(Intent::from_recorded)
     }
 }
 

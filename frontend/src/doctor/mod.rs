@@ -1,0 +1,133 @@
+//! `hermes-s6 doctor`: whether gateways can be supervised and controlled
+//! from here, and what to change when they cannot.
+//!
+//! Every check ends `ok`, `warn` or `fail`; a `warn` or `fail` says what to
+//! do. Checks that look at gateways produce one `ok` line when nothing is
+//! wrong, and one line per gateway otherwise. The report is the
+//! `hermes-s6.doctor/1` document (`SCHEMA.md`); [`DoctorReport::failed`]
+//! decides the exit status; `cli` prints it.
+//!
+//! Checked, in order: the service manager; the control mode the boot
+//! recorded ([`crate::control_mode`]); the helper (installed, owner, group, mode,
+//! and whether it really runs as root for this user: `--version`, whose exit
+//! 77 is explained as `no_new_privs`, a `nosuid` mount, a missing setuid bit
+//! or a caller outside group hermes); s6-svscan and its scan directory (root's,
+//! nothing in it writable by hermes or owned by it, `event/` directories
+//! root's); in no-setuid mode, the control grant of every gateway slot; the
+//! services present (`main-hermes`, `dashboard`, gateways) and how many are
+//! up; per gateway: crash loops, an intent of running while down, slots
+//! without a profile and profiles without a slot, profiles whose last
+//! [`FAILED_BOOTS`] container runs all ended in `startup_failed` (from the
+//! boot log); and `$HERMES_HOME`.
+
+//!
+//! The checks live by what they look at: [`helper`] (control mode and the
+//! helper), [`scandir`] (s6-svscan, the scan directory, the control grant,
+//! the services), [`gateways`] (each gateway against its intent and the
+//! volume) and [`volume`] (`$HERMES_HOME` and the boot history).
+
+mod gateways;
+mod helper;
+mod report;
+mod scandir;
+mod volume;
+
+use crate::config::Config;
+use crate::control_mode::{ControlMode, read_mode_record};
+use crate::manager::ServiceManager;
+use crate::manager::s6::S6Manager;
+use crate::time::{iso8601_utc, unix_now};
+use crate::vocabulary::ServiceManagerKind;
+
+pub use self::report::{Check, DoctorReport, ServiceState, Services, Summary, Verdict};
+
+/// Identifier of the doctor document's schema.
+pub const DOCTOR_SCHEMA: &str = "hermes-s6.doctor/1";
+
+/// A profile whose last this many container runs all ended in
+/// `startup_failed` is reported.
+pub const FAILED_BOOTS: usize = 3;
+
+/// Services of the image that live in the scan directory next to the
+/// gateways.
+pub const IMAGE_SERVICES: [&str; 2] = ["main-hermes", "dashboard"];
+
+/// Runs every check for `config` under `service_manager`.
+pub fn examine(config: &Config, service_manager: ServiceManagerKind) -> DoctorReport {
+    let mut checks = Vec::new();
+    let in_container = service_manager == ServiceManagerKind::S6;
+    let (control_mode, services) = if in_container {
+        checks.push(Check::ok(
+            "service_manager",
+            "service manager",
+            "s6: s6-svscan is PID 1 and /run/s6/basedir exists (the Hermes container)",
+        ));
+        let record = read_mode_record(&config.mode_file);
+        let mode = record.mode();
+        checks.push(helper::mode_check(config, &record));
+        checks.extend(helper::helper_checks(config, mode));
+        checks.extend(scandir::svscan_checks(config, mode));
+        if mode == ControlMode::NoSetuid {
+            checks.push(scandir::grant_check(config));
+        }
+        let manager = S6Manager::new(config.clone()).with_control_mode(mode);
+        let gateways = manager.status_all(config).unwrap_or_default();
+        let services = scandir::services(config, &gateways);
+        checks.push(scandir::services_check(&services));
+        checks.extend(gateways::gateway_checks(config, mode, &gateways));
+        (Some(mode), Some(services))
+    } else {
+        checks.push(Check::warn(
+            "service_manager",
+            "service manager",
+            format!(
+                "{service_manager}: not the Hermes container; gateways cannot be registered at run time and the s6 checks are skipped"
+            ),
+            "run the gateway in the foreground (`hermes gateway run`), or run doctor inside the Hermes container",
+        ));
+        (None, None)
+    };
+    checks.push(volume::home_check(config));
+    let mut summary = Summary::default();
+    for check in &checks {
+        match check.verdict {
+            Verdict::Ok => summary.ok += 1,
+            Verdict::Warn => summary.warn += 1,
+            Verdict::Fail => summary.fail += 1,
+        }
+    }
+    DoctorReport {
+        schema: DOCTOR_SCHEMA,
+        generated_at: iso8601_utc(unix_now()),
+        service_manager,
+        control_mode,
+        services,
+        checks,
+        summary,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_the_container_only_the_volume_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::from_lookup(|_| None);
+        config.hermes_home = dir.path().to_path_buf();
+        let report = examine(&config, ServiceManagerKind::Unmanaged);
+        assert_eq!(report.checks[0].verdict, Verdict::Warn);
+        assert!(report.checks[0].fix.is_some());
+        assert_eq!(report.control_mode, None);
+        assert!(report.services.is_none());
+        // logs/gateways missing: a warning, not a failure.
+        assert!(!report.failed());
+        assert_eq!(
+            (report.summary.ok, report.summary.warn, report.summary.fail),
+            (0, 2, 0)
+        );
+        config.hermes_home = dir.path().join("absent");
+        assert!(examine(&config, ServiceManagerKind::Unmanaged).failed());
+    }
+}

@@ -1,0 +1,258 @@
+//! s6-svscan and its scan directory (root's, nothing in it writable by
+//! hermes or owned by it, `event/` directories root's), the control grant
+//! of no-setuid mode, and the services present.
+
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::{Check, IMAGE_SERVICES, ServiceState, Services};
+use crate::config::Config;
+use crate::control_mode::ControlMode;
+use crate::fifo_control::{check_granted_fifo, control_gid};
+use crate::manager::ServiceManager;
+use crate::manager::s6::S6Manager;
+use crate::profile::ProfileName;
+use crate::s6::supervise;
+use crate::status::{GatewayStatus, SlotState};
+
+fn svscan_running(proc_dir: &Path) -> Option<u32> {
+    let comm = |pid: &str| {
+        std::fs::read_to_string(proc_dir.join(pid).join("comm"))
+            .is_ok_and(|c| c.trim_end() == "s6-svscan")
+    };
+    if comm("1") {
+        return Some(1);
+    }
+    std::fs::read_dir(proc_dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| comm(&pid.to_string()))
+}
+
+pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
+    let scan = &config.scan_dir;
+    let mut checks = Vec::new();
+    let control = scan.join(".s6-svscan/control");
+    // `.s6-svscan` is root's 0700: only root sees the FIFO itself.
+    let control_ok = match std::fs::symlink_metadata(&control) {
+        Ok(meta) => std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()),
+        Err(e) => e.kind() == io::ErrorKind::PermissionDenied,
+    };
+    checks.push(match (svscan_running(&config.proc_dir), control_ok) {
+        (Some(pid), true) => Check::ok(
+            "svscan.running",
+            "s6-svscan",
+            format!("running (pid {pid}) on {}", scan.display()),
+        ),
+        (pid, _) => Check::fail(
+            "svscan.running",
+            "s6-svscan",
+            match pid {
+                Some(pid) => format!(
+                    "s6-svscan runs (pid {pid}) but {} is not its control FIFO",
+                    control.display()
+                ),
+                None => "no s6-svscan process: nothing supervises the gateways".to_owned(),
+            },
+            "this works only inside the Hermes container, whose PID 1 is s6-svscan",
+        ),
+    });
+    let hermes_uid = nix::unistd::User::from_name(&config.hermes_user)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    let hermes_gid = control_gid(config).ok().map(|g| g.as_raw());
+    let mut offenders = Vec::new();
+    // Anything not root's, or writable by group or others (a symbolic
+    // link's own mode means nothing; its owner does).
+    let mut look = |path: &Path, allowed: &dyn Fn(&std::fs::Metadata) -> bool| {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        if allowed(&meta) {
+            return;
+        }
+        let writable = !meta.file_type().is_symlink() && meta.mode() & 0o022 != 0;
+        if meta.uid() != 0 || Some(meta.uid()) == hermes_uid || writable {
+            offenders.push(format!(
+                "{} ({}:{} {:o})",
+                path.display(),
+                meta.uid(),
+                meta.gid(),
+                meta.mode() & 0o7777
+            ));
+        }
+    };
+    let nothing_allowed = |_: &std::fs::Metadata| false;
+    look(scan, &nothing_allowed);
+    look(&scan.join(".s6-svscan"), &nothing_allowed);
+    look(&control, &nothing_allowed);
+    // s6's own event/ directories are 3730 root:root: group-writable for
+    // root's group only. Any other group would let its members make root
+    // write into any file.
+    let event_ok =
+        |m: &std::fs::Metadata| m.is_dir() && m.uid() == 0 && m.gid() == 0 && m.mode() & 0o002 == 0;
+    let granted_ok = |m: &std::fs::Metadata| {
+        mode == ControlMode::NoSetuid
+            && std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type())
+            && m.uid() == 0
+            && Some(m.gid()) == hermes_gid
+            && m.mode() & 0o7777 == 0o620
+    };
+    let entries: Vec<PathBuf> = std::fs::read_dir(scan)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    for entry in &entries {
+        let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == ".s6-svscan" {
+            continue;
+        }
+        look(entry, &nothing_allowed);
+        let is_real_dir = std::fs::symlink_metadata(entry).is_ok_and(|m| m.is_dir());
+        if !is_real_dir {
+            continue;
+        }
+        let is_gateway = ProfileName::from_service_name(name).is_some();
+        for part in ["", "log"] {
+            let dir = entry.join(part);
+            if !part.is_empty() {
+                look(&dir, &nothing_allowed);
+            }
+            for file in ["run", "finish", "down", "supervise", "env"] {
+                look(&dir.join(file), &nothing_allowed);
+            }
+            look(&dir.join("event"), &event_ok);
+            let granted: &dyn Fn(&std::fs::Metadata) -> bool = if is_gateway && part.is_empty() {
+                &granted_ok
+            } else {
+                &nothing_allowed
+            };
+            look(&dir.join("supervise/control"), granted);
+            for file in ["status", "lock", "death_tally"] {
+                look(&dir.join("supervise").join(file), &nothing_allowed);
+            }
+        }
+    }
+    checks.push(if offenders.is_empty() {
+        Check::ok(
+            "scandir.permissions",
+            "scan directory",
+            format!(
+                "{} and its {} service(s) are root's; nothing s6 runs or writes as root is writable by {}",
+                scan.display(),
+                entries.iter().filter(|e| !e.ends_with(".s6-svscan")).count(),
+                config.hermes_user
+            ),
+        )
+    } else {
+        let shown: Vec<&str> = offenders.iter().take(5).map(String::as_str).collect();
+        let more = offenders.len().saturating_sub(5);
+        Check::fail(
+            "scandir.permissions",
+            "scan directory",
+            format!(
+                "owned by a user other than root, or writable by group or others (hermes could make s6 run code as root or write files as root): {}{}",
+                shown.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            ),
+            "remove whatever changes the owner or mode of the scan directory (e.g. an init script doing `chown -R hermes /run/service`), rebuild the image from docker/Dockerfile and restart the container",
+        )
+    });
+    checks
+}
+
+/// No-setuid mode: each gateway's control FIFO is granted to group hermes.
+pub(super) fn grant_check(config: &Config) -> Check {
+    const ID: &str = "control.granted";
+    const NAME: &str = "control grant";
+    let gid = match control_gid(config) {
+        Ok(gid) => gid,
+        Err(why) => {
+            return Check::fail(
+                ID,
+                NAME,
+                why,
+                "the image must have a hermes group; rebuild it",
+            );
+        }
+    };
+    let manager = S6Manager::new(config.clone());
+    let slots = manager.list_profile_gateways().unwrap_or_default();
+    let mut missing = Vec::new();
+    for profile in &slots {
+        let fifo = config.slot_dir(profile).join("supervise/control");
+        let verdict = match nix::sys::stat::lstat(&fifo) {
+            Ok(st) => check_granted_fifo(&st, gid),
+            Err(e) => Err(format!("supervise/control: {}", e.desc())),
+        };
+        if let Err(why) = verdict {
+            missing.push(format!("{}: {why}", profile.service_name()));
+        }
+    }
+    if missing.is_empty() {
+        Check::ok(
+            ID,
+            NAME,
+            format!(
+                "{} gateway slot(s): supervise/control is root:{} 0620 (s6-svperms -G); event/ stays root's",
+                slots.len(),
+                config.hermes_user
+            ),
+        )
+    } else {
+        Check::fail(
+            ID,
+            NAME,
+            format!(
+                "group {} cannot control: {}",
+                config.hermes_user,
+                missing.join("; ")
+            ),
+            "restart the container: the boot grants control of every gateway slot it registers (slots registered later by root are not granted)",
+        )
+    }
+}
+
+fn service_state(slot: &Path) -> ServiceState {
+    if std::fs::metadata(slot).is_err() {
+        return ServiceState::Absent;
+    }
+    match supervise::supervised_status(slot) {
+        Ok(None) => ServiceState::Unsupervised,
+        Ok(Some(status)) if status.is_up() => ServiceState::Up,
+        Ok(Some(_)) => ServiceState::Down,
+        Err(_) => ServiceState::Unreadable,
+    }
+}
+
+pub(super) fn services(config: &Config, gateways: &[GatewayStatus]) -> Services {
+    Services {
+        main_hermes: service_state(&config.scan_dir.join(IMAGE_SERVICES[0])),
+        dashboard: service_state(&config.scan_dir.join(IMAGE_SERVICES[1])),
+        gateways: gateways.len(),
+        gateways_up: gateways.iter().filter(|g| g.state == SlotState::Up).count(),
+    }
+}
+
+pub(super) fn services_check(services: &Services) -> Check {
+    let describe = |state: ServiceState| match state {
+        ServiceState::Absent => "absent",
+        ServiceState::Up => "up",
+        ServiceState::Down => "down",
+        ServiceState::Unsupervised => "not supervised",
+        ServiceState::Unreadable => "present (status readable by root only)",
+    };
+    Check::ok(
+        "services",
+        "services",
+        format!(
+            "main-hermes {}, dashboard {}, {} profile gateway(s) ({} up)",
+            describe(services.main_hermes),
+            describe(services.dashboard),
+            services.gateways,
+            services.gateways_up
+        ),
+    )
+}

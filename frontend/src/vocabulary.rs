@@ -1,0 +1,127 @@
+//! The closed sets of words the whole crate speaks: the helper's
+//! operations, the service managers, and a gateway's lifecycle intent.
+//! Pure values, imported by everything above, importing nothing of the
+//! crate.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The helper's operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HelperOp {
+    Register,
+    Unregister,
+    Start,
+    Stop,
+    Restart,
+    Rescan,
+}
+
+impl HelperOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Unregister => "unregister",
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+            Self::Rescan => "rescan",
+        }
+    }
+}
+
+impl fmt::Display for HelperOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which service manager runs the gateways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceManagerKind {
+    /// s6-svscan as PID 1: the Hermes container.
+    S6,
+    /// A systemd user manager on a host.
+    Systemd,
+    /// launchd user agents on macOS.
+    Launchd,
+    /// The Windows service control manager.
+    Windows,
+    /// Nothing: gateways run in the foreground (`none`).
+    #[serde(rename = "none")]
+    Unmanaged,
+}
+
+impl ServiceManagerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S6 => "s6",
+            Self::Systemd => "systemd",
+            Self::Launchd => "launchd",
+            Self::Windows => "windows",
+            Self::Unmanaged => "none",
+        }
+    }
+}
+
+impl fmt::Display for ServiceManagerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a gateway is meant to run: what `start`, `stop` and `restart`
+/// record as `desired_state`, and what the boot leaves it wanting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Intent {
+    Running,
+    Stopped,
+}
+
+impl Intent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// `running` is running; any other recorded value means stopped.
+    pub fn from_recorded(value: &str) -> Self {
+        if value == Self::Running.as_str() {
+            Self::Running
+        } else {
+            Self::Stopped
+        }
+    }
+}
+
+impl fmt::Display for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_serialize_as_before() {
+        assert_eq!(
+            serde_json::to_string(&ServiceManagerKind::Unmanaged).unwrap(),
+            "\"none\""
+        );
+        assert_eq!(ServiceManagerKind::Unmanaged.to_string(), "none");
+        assert_eq!(
+            serde_json::to_string(&Intent::Stopped).unwrap(),
+            "\"stopped\""
+        );
+        assert_eq!(Intent::from_recorded("running"), Intent::Running);
+        assert_eq!(Intent::from_recorded("paused"), Intent::Stopped);
+        assert_eq!(HelperOp::Rescan.to_string(), "rescan");
+    }
+}
