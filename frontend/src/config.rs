@@ -15,7 +15,7 @@ pub const DEFAULT_HERMES_HOME: &str = "/opt/data";
 pub const DEFAULT_SCAN_DIR: &str = "/run/service";
 /// Where the image installs the setuid helper.
 pub const DEFAULT_HELPER: &str = "/usr/libexec/hermes-s6-helper";
-/// Where the boot records how gateways are controlled (see [`crate::control_mode`]).
+/// Where the boot records how gateways are controlled (see `control_mode`).
 pub const DEFAULT_MODE_FILE: &str = "/run/hermes-s6/mode";
 /// The unprivileged user every Hermes process runs as, and its group.
 pub const DEFAULT_HERMES_USER: &str = "hermes";
@@ -46,7 +46,7 @@ pub struct Config {
     pub helper: PathBuf,
     /// procfs mount, read for a gateway's start time (planned-stop marker).
     pub proc_dir: PathBuf,
-    /// The boot's record of the control mode (root-owned; see [`crate::control_mode`]).
+    /// The boot's record of the control mode (root-owned; see `control_mode`).
     pub mode_file: PathBuf,
     /// The user every Hermes process runs as; its group of the same name
     /// may read gateway status (and, in no-setuid mode, control gateways).

@@ -28,10 +28,6 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::nofollow;
 
-/// The variable a container is started with to choose no-setuid mode; read
-/// by the image's cont-init script as root.
-pub const NO_SETUID_ENV: &str = "HERMES_S6_NO_SETUID";
-
 /// How lifecycle commands reach s6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]

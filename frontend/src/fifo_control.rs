@@ -169,15 +169,6 @@ pub fn open_control(
     Ok(fifo)
 }
 
-/// Sends `command` to the gateway's supervisor.
-pub fn send(config: &Config, profile: &ProfileName, command: &[u8]) -> Result<(), Error> {
-    let gid = control_gid(config).map_err(|reason| Error::ControlNotGranted {
-        profile: profile.clone(),
-        reason,
-    })?;
-    send_with(config, profile, command, gid)
-}
-
 fn send_with(
     config: &Config,
     profile: &ProfileName,

@@ -12,42 +12,42 @@
 //!
 //! [`doctor::examine`] checks everything gateways depend on (the
 //! `hermes-s6 doctor` command). Where setuid cannot work, the container runs
-//! in no-setuid mode ([`control_mode`]): control goes straight to the control FIFOs
-//! the boot granted to group hermes ([`fifo_control`]) instead of the helper.
+//! in no-setuid mode (`control_mode`): control goes straight to the control FIFOs
+//! the boot granted to group hermes (`fifo_control`) instead of the helper.
 //!
 //! Start with [`Config::from_env`], pick a backend with
 //! [`detect_service_manager`] and [`service_manager`] (or build
 //! [`S6Manager`] directly), and drive it through [`ServiceManager`].
 
 #[cfg(unix)]
-pub mod bootlog;
+pub(crate) mod bootlog;
 #[cfg(unix)]
 pub mod cli;
 pub mod config;
 #[cfg(unix)]
-pub mod control_mode;
+pub(crate) mod control_mode;
 #[cfg(unix)]
 pub mod doctor;
 pub mod error;
-pub mod extra_env;
+pub(crate) mod extra_env;
 #[cfg(unix)]
-pub mod fifo_control;
-pub mod helper;
+pub(crate) mod fifo_control;
+pub(crate) mod helper;
 #[cfg(unix)]
-pub mod hermes_identity;
+pub(crate) mod hermes_identity;
 pub mod manager;
 #[cfg(unix)]
-pub mod nofollow;
-pub mod outcome;
+pub(crate) mod nofollow;
+pub(crate) mod outcome;
 pub mod profile;
 #[cfg(unix)]
 pub mod reconcile;
 pub mod s6;
 #[cfg(unix)]
-pub mod state;
+pub(crate) mod state;
 pub mod status;
 pub mod time;
-pub mod vocabulary;
+pub(crate) mod vocabulary;
 
 pub use config::Config;
 pub use error::Error;

@@ -15,9 +15,9 @@
 //! selects: `default`, or `<name>` when it points at `…/profiles/<name>`.
 
 mod doctor;
-pub mod generate;
+mod generate;
 mod reconcile;
-pub mod render;
+mod render;
 
 use std::ffi::OsString;
 use std::io::{self, IsTerminal, Read, Write};

@@ -8,7 +8,7 @@
 //! decides the exit status; `cli` prints it.
 //!
 //! Checked, in order: the service manager; the control mode the boot
-//! recorded ([`crate::control_mode`]); the helper (installed, owner, group, mode,
+//! recorded (`control_mode`); the helper (installed, owner, group, mode,
 //! and whether it really runs as root for this user: `--version`, whose exit
 //! 77 is explained as `no_new_privs`, a `nosuid` mount, a missing setuid bit
 //! or a caller outside group hermes); s6-svscan and its scan directory (root's,
@@ -21,10 +21,10 @@
 //! boot log); and `$HERMES_HOME`.
 
 //!
-//! The checks live by what they look at: [`helper`] (control mode and the
-//! helper), [`scandir`] (s6-svscan, the scan directory, the control grant,
-//! the services), [`gateways`] (each gateway against its intent and the
-//! volume) and [`volume`] (`$HERMES_HOME` and the boot history).
+//! The checks live by what they look at: `helper` (control mode and the
+//! helper), `scandir` (s6-svscan, the scan directory, the control grant,
+//! the services), `gateways` (each gateway against its intent and the
+//! volume) and `volume` (`$HERMES_HOME` and the boot history).
 
 mod gateways;
 mod helper;

@@ -17,11 +17,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub use self::privilege::{
-    PrivilegeFacts, diagnose_privilege, explain_privilege_failure, no_new_privs_in,
-    nosuid_mount_of, privilege_facts,
-};
-pub use self::protocol::{HelperLine, interpret};
+pub use self::privilege::diagnose_privilege;
+use self::protocol::interpret;
 use crate::error::Error;
 use crate::extra_env::ExtraEnv;
 use crate::outcome::ProfileOutcomes;

@@ -4,8 +4,8 @@
 //! State is read directly (the hermes user may read every slot's
 //! `supervise/status`); every change goes through the setuid helper, with
 //! all profiles of an operation in one helper call. In no-setuid mode
-//! ([`crate::control_mode`]) start, stop and restart write s6 control bytes into the
-//! control FIFOs the boot granted to group hermes ([`crate::fifo_control`]), and
+//! (`control_mode`) start, stop and restart write s6 control bytes into the
+//! control FIFOs the boot granted to group hermes (`fifo_control`), and
 //! what only root can do (creating or removing slots) waits for the next
 //! boot.
 
@@ -71,10 +71,6 @@ impl S6Manager {
 
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    pub fn helper(&self) -> &Helper {
-        &self.helper
     }
 
     /// Whether the profile has a slot (a real directory, not a symlink).

@@ -2,14 +2,14 @@
 //! volume after the container (and its tmpfs `/run`) started afresh.
 //!
 //! Three steps, each its own module:
-//! 1. [`survey`] reads the volume and the scan directory, changing nothing;
+//! 1. `survey` reads the volume and the scan directory, changing nothing;
 //! 2. [`plan`] decides, purely, what happens to each profile (the rules are
 //!    listed there);
 //! 3. [`reconcile`] carries the plan out: seeds the root profile's state
 //!    (legacy `gateway run` containers), removes stale `gateway.pid` and
 //!    `processes.json` before anything starts, registers every profile
 //!    without a slot in one helper call, starts those intended up in one
-//!    call, rescans once, and appends one [`bootlog`] line per profile.
+//!    call, rescans once, and appends one `bootlog` line per profile.
 //!
 //! `--dry-run` stops after step 2. A second run changes nothing that the
 //! first one set up: slots that exist are not registered again, running
@@ -20,14 +20,14 @@
 //! boot goes on; the run fails only when the helper cannot be used at all
 //! (missing, not privileged) or s6-svscan is not running.
 //!
-//! Run as root (the boot of a no-setuid container, see [`crate::control_mode`]),
+//! Run as root (the boot of a no-setuid container, see `control_mode`),
 //! the reconciler does everything with hermes's rights and takes root's
-//! only to run the helper ([`crate::hermes_identity`]): root never follows a path
+//! only to run the helper (`hermes_identity`): root never follows a path
 //! on the hermes-writable volume.
 
-pub mod plan;
-pub mod settings;
-pub mod survey;
+mod plan;
+mod settings;
+pub(crate) mod survey;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -24,7 +24,7 @@ use crate::config::STATE_FILE;
 use crate::nofollow;
 use crate::vocabulary::Intent;
 
-pub use self::planned_stop::{PlannedStop, parse_start_time, process_start_time};
+pub use self::planned_stop::PlannedStop;
 pub use self::profile_dir::ProfileDir;
 
 /// Largest state file read; anything bigger is treated as corrupt.

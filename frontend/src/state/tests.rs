@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use nix::unistd::geteuid;
 
+use super::planned_stop::{parse_start_time, process_start_time};
 use super::*;
 use crate::config::Config;
 use crate::error::Error;

@@ -1,6 +1,6 @@
 //! What `gateway status` reports for each gateway, and the versioned JSON
 //! document it prints with `--json` (schema in `SCHEMA.md`). The s6 backend
-//! reads a whole slot ([`slot`]); host backends only say whether a gateway
+//! reads a whole slot (`slot`); host backends only say whether a gateway
 //! runs ([`GatewayStatus::from_is_running`]).
 
 #[cfg(unix)]
