@@ -14,7 +14,7 @@ mod protocol;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 pub use self::privilege::diagnose_privilege;
@@ -51,10 +51,6 @@ pub struct Helper {
 impl Helper {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The command for one call. The helper clears its environment and
