@@ -56,11 +56,17 @@ mod tests {
     use crate::vocabulary::ServiceManagerKind;
 
     #[test]
-    fn outside_the_container_the_text_says_what_to_do() {
+    fn outside_the_container_only_the_volume_is_checked() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::from_lookup(|_| None);
         config.hermes_home = dir.path().to_path_buf();
         let report = examine(&config, ServiceManagerKind::Unmanaged);
+        assert_eq!(report.checks[0].verdict, Verdict::Warn);
+        assert!(report.checks[0].fix.is_some());
+        assert_eq!(report.control_mode, None);
+        assert!(report.services.is_none());
+        // logs/gateways missing: a warning, not a failure.
+        assert!(!report.failed());
         let mut text = Vec::new();
         write_text(&report, &mut text, false).unwrap();
         let text = String::from_utf8(text).unwrap();
@@ -70,5 +76,7 @@ mod tests {
             text.ends_with("doctor: 0 ok, 2 warnings, 0 failures\n"),
             "{text}"
         );
+        config.hermes_home = dir.path().join("absent");
+        assert!(examine(&config, ServiceManagerKind::Unmanaged).failed());
     }
 }

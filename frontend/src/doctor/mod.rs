@@ -106,28 +106,3 @@ pub fn examine(config: &Config, service_manager: ServiceManagerKind) -> DoctorRe
         summary,
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outside_the_container_only_the_volume_is_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::from_lookup(|_| None);
-        config.hermes_home = dir.path().to_path_buf();
-        let report = examine(&config, ServiceManagerKind::Unmanaged);
-        assert_eq!(report.checks[0].verdict, Verdict::Warn);
-        assert!(report.checks[0].fix.is_some());
-        assert_eq!(report.control_mode, None);
-        assert!(report.services.is_none());
-        // logs/gateways missing: a warning, not a failure.
-        assert!(!report.failed());
-        assert_eq!(
-            (report.summary.ok, report.summary.warn, report.summary.fail),
-            (0, 2, 0)
-        );
-        config.hermes_home = dir.path().join("absent");
-        assert!(examine(&config, ServiceManagerKind::Unmanaged).failed());
-    }
-}
