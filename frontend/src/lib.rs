@@ -12,8 +12,21 @@
 //!
 //! [`doctor::examine`] checks everything gateways depend on (the
 //! `hermes-s6 doctor` command). Where setuid cannot work, the container runs
-//! in no-setuid mode (`control_mode`): control goes straight to the control FIFOs
-//! the boot granted to group hermes (`fifo_control`) instead of the helper.
+//! in no-setuid mode ([`ControlMode::NoSetuid`]): control goes straight to
+//! the control FIFOs the boot granted to group hermes instead of the helper.
+//!
+//! Modules, bottom to top (each imports only modules below it; the test
+//! `tests/module_layers.rs` keeps it so):
+//! 1. leaves: `time`, `vocabulary` (the shared words), [`profile`], [`s6`]
+//!    (s6's on-disk state), `nofollow` (no-follow descriptor walking);
+//! 2. [`error`], [`config`];
+//! 3. `extra_env`, `outcome`, `control_mode`, `hermes_identity`, `state`
+//!    (the files shared with the gateway), `bootlog`;
+//! 4. `helper` (the setuid helper's client), `fifo_control` (no-setuid
+//!    control), [`status`];
+//! 5. [`manager`] and its backends;
+//! 6. [`reconcile`], then [`doctor`];
+//! 7. [`cli`].
 //!
 //! Start with [`Config::from_env`], pick a backend with
 //! [`detect_service_manager`] and [`service_manager`] (or build
@@ -50,11 +63,13 @@ pub mod time;
 pub(crate) mod vocabulary;
 
 pub use config::Config;
+#[cfg(unix)]
+pub use control_mode::ControlMode;
 pub use error::Error;
 pub use extra_env::ExtraEnv;
 #[cfg(unix)]
 pub use manager::s6::S6Manager;
 pub use manager::{ServiceManager, detect_service_manager, service_manager};
-pub use outcome::ProfileOutcomes;
-pub use profile::ProfileName;
-pub use vocabulary::{Intent, ServiceManagerKind};
+pub use outcome::{ProfileOutcome, ProfileOutcomes};
+pub use profile::{InvalidProfileName, ProfileName};
+pub use vocabulary::{HelperOp, Intent, ServiceManagerKind};
