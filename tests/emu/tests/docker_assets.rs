@@ -5,260 +5,17 @@
 //! services are installed as plain s6 services).
 
 use std::fs;
-use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use hermes_s6_emu::{
-    CONTAINER_ENV_DIR, Container, DOCKER_DIR, HELPER_PATH, Options, Output, SCAN_DIR, User,
-    skip_unless_root, wait_until,
+    Container, DOCKER_DIR, HELPER_PATH, Options, Output, SCAN_DIR, User, skip_unless_root,
 };
 
-const SETUP: &str = "/etc/cont-init.d/01-hermes-setup";
-const RECONCILE: &str = "/etc/cont-init.d/02-reconcile-profiles";
-const HOOK: &str = "/usr/local/libexec/hermes-stage2-hook";
-const DISPATCHER: &str = "/usr/local/libexec/hermes-cmd";
-const WRAPPER: &str = "/usr/local/libexec/hermes-main";
-const RESULTS_DIR: &str = "/run/s6-linux-init-container-results";
-const HALT: &str = "/run/s6/basedir/bin/halt";
-const HALT_CALLS: &str = "/run/halt.calls";
-const SETUID: &str = "/command/s6-setuidgid";
-
-fn with_assets(opts: Options) -> Container {
-    Container::boot_with(Options {
-        cont_init: true,
-        ..opts
-    })
-}
-
-fn boot() -> Container {
-    with_assets(Options::default())
-}
-
-fn with_env(env: &[(&str, &str)]) -> Container {
-    with_assets(Options {
-        container_env: env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..Options::default()
-    })
-}
-
-/// A file of `docker/rootfs/`, as text.
-fn asset(path: &str) -> String {
-    let full = Path::new(DOCKER_DIR).join("rootfs").join(path);
-    fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {}: {e}", full.display()))
-}
-
-/// (uid, gid, permission bits) of a path in the container, not following a
-/// final symbolic link.
-fn owner_mode(c: &Container, path: &str) -> (u32, u32, u32) {
-    let m = fs::symlink_metadata(c.host_path(path))
-        .unwrap_or_else(|e| panic!("cannot stat {path} in the container: {e}"));
-    (m.uid(), m.gid(), m.mode() & 0o7777)
-}
-
-fn is_real_dir(c: &Container, path: &str) -> bool {
-    fs::symlink_metadata(c.host_path(path)).is_ok_and(|m| m.is_dir())
-}
-
-fn read(c: &Container, path: &str) -> String {
-    fs::read_to_string(c.host_path(path))
-        .unwrap_or_else(|e| panic!("cannot read {path} in the container: {e}"))
-}
-
-fn exists(c: &Container, path: &str) -> bool {
-    fs::symlink_metadata(c.host_path(path)).is_ok()
-}
-
-fn remove(c: &Container, path: &str) {
-    let _ = fs::remove_file(c.host_path(path));
-}
-
-/// Sets (or, with `None`, removes) a variable of the container environment,
-/// as `docker run -e` would have.
-fn set_env(c: &Container, key: &str, value: Option<&str>) {
-    let path = format!("{CONTAINER_ENV_DIR}/{key}");
-    match value {
-        Some(v) => c.write_file(&path, v, 0o644),
-        None => remove(c, &path),
-    }
-}
-
-fn root(c: &Container, argv: &[&str]) -> Output {
-    c.run_as(User::Root, argv, &[], None)
-}
-
-/// `s6-svstat -o fields`, waiting (up to 5 s) for the status to be readable:
-/// a supervisor that has just started may not have written it yet.
-fn svstat(c: &Container, service: &str, fields: &str) -> String {
-    let mut out = root(c, &["s6-svstat", "-o", fields, service]);
-    if !out.success() {
-        wait_until(Duration::from_secs(5), || {
-            out = root(c, &["s6-svstat", "-o", fields, service]);
-            out.success()
-        });
-    }
-    out.assert_success();
-    out.stdout.trim().to_owned()
-}
-
-/// Removes the slots the boot's reconciler registered (their loggers write
-/// under logs/gateways as hermes, and keep hermes "in use" for usermod).
-fn unregister_all(c: &Container) {
-    let out = root(
-        c,
-        &[
-            "/bin/sh",
-            "-c",
-            "cd /run/service && ls -d gateway-* 2>/dev/null",
-        ],
-    );
-    let profiles: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("gateway-"))
-        .collect();
-    if !profiles.is_empty() {
-        let mut argv = vec![HELPER_PATH, "unregister"];
-        argv.extend(profiles);
-        root(c, &argv).assert_success();
-    }
-}
-
-/// Registers `profile` through the helper as hermes, unless the boot's
-/// reconciler has registered it already.
-fn register(c: &Container, profile: &str) {
-    let out = c.run_as(User::Hermes, &[HELPER_PATH, "register", profile], &[], None);
-    assert!(matches!(out.code, Some(0 | 73)), "{out:?}");
-}
-
-fn hermes_id(c: &Container) -> String {
-    root(c, &["id", "hermes"])
-        .assert_success()
-        .stdout
-        .trim()
-        .to_owned()
-}
-
-/// Runs the stage 2 hook as rc.init does: as its child, rc.init's arguments
-/// being `top /usr/local/libexec/hermes-cmd ARGS...`.
-fn run_hook(c: &Container, args: &[&str]) -> Output {
-    let mut argv = vec![
-        "/bin/sh",
-        "-c",
-        "/usr/local/libexec/hermes-stage2-hook; exit $?",
-        "rc.init",
-        "top",
-        DISPATCHER,
-    ];
-    argv.extend_from_slice(args);
-    let out = root(c, &argv);
-    out.assert_success();
-    out
-}
-
-/// The same, with a terminal on stdin (`docker run -it`), through script(1).
-fn run_hook_on_a_terminal(c: &Container, args: &[&str]) -> Output {
-    let mut line = format!("/bin/sh -c '{HOOK}; exit $?' rc.init top {DISPATCHER}");
-    for arg in args {
-        assert!(
-            arg.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)),
-            "keep terminal test arguments simple: {arg:?}"
-        );
-        line.push(' ');
-        line.push_str(arg);
-    }
-    let out = root(c, &["script", "-qec", &line, "/dev/null"]);
-    out.assert_success();
-    out
-}
-
-fn main_mode(c: &Container) -> String {
-    read(c, "/run/hermes/main-mode").trim().to_owned()
-}
-
-/// The arguments main-hermes/run will pass on, decoded exactly as it does.
-fn main_args(c: &Container) -> Vec<String> {
-    let out = root(
-        c,
-        &[
-            "/bin/sh",
-            "-c",
-            r#"eval "set -- $(cat /run/hermes/main-args)"; [ "$#" -eq 0 ] || printf '%s\0' "$@""#,
-        ],
-    );
-    out.assert_success();
-    // Every argument ends with a NUL: the last piece is the empty rest.
-    let mut args: Vec<String> = out
-        .stdout_bytes()
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    args.pop();
-    args
-}
-
-fn strings(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// Installs `script` at `path` (root's, mode 0755), creating parent dirs.
-fn install(c: &Container, path: &str, script: &str) {
-    if let Some(parent) = Path::new(path).parent() {
-        fs::create_dir_all(c.host_path(&parent.to_string_lossy())).unwrap();
-    }
-    c.write_file(path, script, 0o755);
-}
-
-/// A stand-in for s6-overlay's halt that only records that it was called,
-/// and the directory s6-overlay keeps the container's exit code in.
-fn fake_s6_overlay_exit(c: &Container) {
-    fs::create_dir_all(c.host_path(RESULTS_DIR)).unwrap();
-    install(c, HALT, &format!("#!/bin/sh\necho halt >>{HALT_CALLS}\n"));
-}
-
-fn halt_calls(c: &Container) -> usize {
-    fs::read_to_string(c.host_path(HALT_CALLS))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-}
-
-/// Walks `path` in the container without following links. s6-supervise
-/// replaces `supervise/status` by renaming `status.new` over it at any
-/// time: transient `status.new` entries, and entries that vanish between
-/// the listing and the lstat, are skipped.
-fn walk(c: &Container, path: &str, found: &mut Vec<(String, fs::Metadata)>) {
-    let meta = match fs::symlink_metadata(c.host_path(path)) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == ErrorKind::NotFound => return,
-        Err(e) => panic!("cannot lstat {path} in the container: {e}"),
-    };
-    let is_dir = meta.is_dir();
-    found.push((path.to_owned(), meta));
-    if !is_dir {
-        return;
-    }
-    let entries = match fs::read_dir(c.host_path(path)) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return,
-        Err(e) => panic!("cannot list {path} in the container: {e}"),
-    };
-    for entry in entries {
-        let name = entry.unwrap().file_name();
-        if name == "status.new" {
-            continue;
-        }
-        walk(c, &format!("{path}/{}", name.to_string_lossy()), found);
-    }
-}
-
-// --- cont-init on every boot -------------------------------------------------
+mod assets;
+use assets::*;
 
 #[test]
 fn cont_init_scripts_run_on_a_fresh_volume_and_again_after_restart() {
@@ -273,11 +30,11 @@ fn cont_init_scripts_run_on_a_fresh_volume_and_again_after_restart() {
             .map(|r| r.script.clone())
             .collect()
     };
-    assert_eq!(names(&c, 1), strings(&[SETUP, RECONCILE]));
+    assert_eq!(names(&c, 1), strings(&[PATH_CHECK, SETUP, RECONCILE]));
     for run in c.boot_log() {
         assert!(run.success(), "{run:?}");
     }
-    let setup = &c.boot_log()[0];
+    let setup = &c.boot_log()[1];
     assert!(
         setup.stdout.contains("hermes is uid 10000, gid 10000"),
         "{setup:?}"
@@ -288,7 +45,7 @@ fn cont_init_scripts_run_on_a_fresh_volume_and_again_after_restart() {
     );
     for dir in ["/opt/data/logs", "/opt/data/logs/gateways"] {
         assert!(is_real_dir(&c, dir), "{dir}");
-        assert_eq!(owner_mode(&c, dir), (10000, 10000, 0o755), "{dir}");
+        assert_eq!(owner_mode(&c, dir), (10000, 10000, 0o750), "{dir}");
     }
     assert_eq!(owner_mode(&c, "/opt/data"), (10000, 10000, 0o755));
     // The image's files are installed as the Dockerfile lays them out.
@@ -308,11 +65,15 @@ fn cont_init_scripts_run_on_a_fresh_volume_and_again_after_restart() {
 
     c.restart();
     assert_eq!(c.boots(), 2);
-    assert_eq!(names(&c, 2), strings(&[SETUP, RECONCILE]));
+    assert_eq!(names(&c, 2), strings(&[PATH_CHECK, SETUP, RECONCILE]));
     for run in c.boot_log() {
         assert!(run.success(), "{run:?}");
     }
-    let again = c.boot_log().iter().find(|r| r.boot == 2).unwrap();
+    let again = c
+        .boot_log()
+        .iter()
+        .find(|r| r.boot == 2 && r.script == SETUP)
+        .unwrap();
     assert!(
         !again.stdout.contains("giving") && again.stderr.is_empty(),
         "a second boot changes nothing: {again:?}"
@@ -323,7 +84,7 @@ fn cont_init_scripts_run_on_a_fresh_volume_and_again_after_restart() {
     );
     assert_eq!(
         owner_mode(&c, "/opt/data/logs/gateways"),
-        (10000, 10000, 0o755)
+        (10000, 10000, 0o750)
     );
 }
 
@@ -349,10 +110,10 @@ fn hermes_uid_and_gid_are_remapped_at_boot() {
         "the account keeps its home"
     );
     assert_eq!(owner_mode(&c, "/opt/data"), (1000, 1000, 0o755));
-    assert_eq!(owner_mode(&c, "/opt/data/logs"), (1000, 1000, 0o755));
+    assert_eq!(owner_mode(&c, "/opt/data/logs"), (1000, 1000, 0o750));
     assert_eq!(
         owner_mode(&c, "/opt/data/logs/gateways"),
-        (1000, 1000, 0o755)
+        (1000, 1000, 0o750)
     );
     // The helper follows the group, setuid bit intact.
     assert_eq!(owner_mode(&c, HELPER_PATH), (0, 1000, 0o4750));
@@ -410,7 +171,11 @@ fn hermes_uid_and_gid_are_remapped_at_boot() {
     assert_eq!((old.uid(), old.gid()), (10000, 10000));
     // The volume was set up by the first boot. (The emulation's /usr/libexec
     // is new on every boot, so the helper is re-grouped again.)
-    let second = c.boot_log().iter().find(|r| r.boot == 2).unwrap();
+    let second = c
+        .boot_log()
+        .iter()
+        .find(|r| r.boot == 2 && r.script == SETUP)
+        .unwrap();
     assert!(!second.stdout.contains("giving /opt/data"), "{second:?}");
 }
 
@@ -1145,10 +910,10 @@ fn reconcile_step_drops_to_hermes_and_runs_hermes_s6_reconcile() {
         return;
     }
     let c = with_env(&[("GREETING", "hello")]);
-    // hermes-s6 earlier on PATH: records how it was called.
+    // A hermes-s6 that records how it was called, where the step runs it.
     install(
         &c,
-        "/usr/local/sbin/hermes-s6",
+        "/usr/local/bin/hermes-s6",
         "#!/bin/sh\n{\n  echo \"ids=$(id -u) $(id -G)\"\n  echo \"args=$*\"\n  echo \"pwd=$(pwd)\"\n  \
          echo \"home=$HOME hermes_home=$HERMES_HOME greeting=${GREETING-unset}\"\n\
          } >/tmp/reconcile.call\necho 'profile alpha: registered'\n\
@@ -1232,16 +997,6 @@ fn reconcile_step_fails_loudly_when_the_helper_is_unusable() {
 }
 
 // --- failures stop the boot ------------------------------------------------------
-
-fn boot_failure(opts: Options) -> String {
-    let result = panic::catch_unwind(AssertUnwindSafe(|| with_assets(opts)));
-    let payload = result.expect_err("the boot should have failed");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_default()
-}
 
 #[test]
 fn a_failing_cont_init_script_fails_the_boot_loudly() {
@@ -1331,5 +1086,56 @@ fn docker_check_passes() {
         "docker/check failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A copy of docker/ where one root script runs `id` before it sets root's
+/// PATH, and another names its interpreter by bare name: docker/check must
+/// name both. (Needs no tool but bash: the rule is docker/check's own.)
+#[test]
+fn docker_check_rejects_a_root_script_that_looks_a_program_up_before_setting_its_path() {
+    let copy = std::env::temp_dir().join(format!("hermes-docker-check-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&copy);
+    let status = Command::new("cp")
+        .args(["-a", DOCKER_DIR])
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let finish = copy.join("rootfs/etc/s6-overlay/s6-rc.d/main-hermes/finish");
+    let text = fs::read_to_string(&finish).unwrap();
+    let early = text.replacen(
+        "export HERMES_S6_USER_PATH=",
+        "id -u >/dev/null\nexport HERMES_S6_USER_PATH=",
+        1,
+    );
+    assert_ne!(early, text);
+    fs::write(&finish, early).unwrap();
+    let cmd = copy.join("rootfs/usr/local/libexec/hermes-cmd");
+    let text = fs::read_to_string(&cmd).unwrap();
+    fs::write(
+        &cmd,
+        text.replacen(
+            "#!/command/with-contenv /bin/sh",
+            "#!/command/with-contenv sh",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = Command::new("bash")
+        .arg(copy.join("check"))
+        .output()
+        .expect("cannot run the copy's check");
+    let _ = fs::remove_dir_all(&copy);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("main-hermes/finish:")
+            && stderr.contains("runs something before setting root's PATH: id -u >/dev/null"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hermes-cmd: the shebang runs 'sh', which is looked up through PATH"),
+        "{stderr}"
     );
 }
