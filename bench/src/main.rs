@@ -6,11 +6,14 @@
 //! the emulation finds (`HERMES_S6_BIN_DIR`; `./bench` points it at the
 //! release build). `--smoke` runs every measurement a few times only, to
 //! prove the benchmark works; its numbers mean nothing.
+//!
+//! It runs on the s6 the emulation selects (`HERMES_EMU_S6`: 2.11, the
+//! default, 2.13 or 2.15); every row names that s6's package version.
 
 mod inner;
 mod stats;
 
-use hermes_s6_emu::{Container, Options, User};
+use hermes_s6_emu::{Container, DEFAULT_SERVICE_CAP, Options, S6Version, User, Userland};
 use stats::Summary;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,6 +60,8 @@ fn main() {
 }
 
 struct Row {
+    /// The s6 package version the row was measured on.
+    s6: String,
     what: String,
     ours: Summary,
     theirs: Summary,
@@ -73,7 +78,9 @@ struct Bench {
 
 impl Bench {
     fn new(smoke: bool) -> Bench {
-        let c = Container::boot_with(Options { service_cap: 5000, ..Options::default() });
+        // Room for 1000 profiles where s6-svscan takes -c (2.15's does not).
+        let service_cap = S6Version::selected().takes_service_cap().then_some(DEFAULT_SERVICE_CAP);
+        let c = Container::boot_with(Options { service_cap, ..Options::default() });
         let me = std::env::current_exe().expect("own path");
         let target = c.volume().join(".bench/hermes-s6-bench");
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
@@ -133,7 +140,8 @@ impl Bench {
     }
 
     fn row(&mut self, what: &str, ours: Summary, theirs: Summary, target: &str, met: Option<bool>) {
-        self.rows.push(Row { what: what.into(), ours, theirs, target: target.into(), met });
+        let s6 = Userland::get().package_version.clone();
+        self.rows.push(Row { s6, what: what.into(), ours, theirs, target: target.into(), met });
     }
 
     /// Section 1: one control operation: the helper as hermes vs `s6-svc` as root.
@@ -341,8 +349,8 @@ impl Bench {
             if self.smoke { " -- SMOKE RUN, numbers meaningless" } else { "" }
         );
         println!(
-            "{:<72} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  {:<36} met",
-            "measurement", "n", "ours med", "ours p95", "them med", "them p95", "ratio", "target"
+            "{:<12} {:<72} {:>5} {:>10} {:>10} {:>10} {:>10} {:>7}  {:<36} met",
+            "s6", "measurement", "n", "ours med", "ours p95", "them med", "them p95", "ratio", "target"
         );
         for r in &self.rows {
             let met = match r.met {
@@ -351,7 +359,8 @@ impl Bench {
                 None => "-",
             };
             println!(
-                "{:<72} {:>5} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>7.3}  {:<36} {}",
+                "{:<12} {:<72} {:>5} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>7.3}  {:<36} {}",
+                r.s6,
                 r.what,
                 r.ours.n,
                 r.ours.median / 1000.0,

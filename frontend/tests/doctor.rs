@@ -114,7 +114,9 @@ fn a_healthy_container_is_all_ok() {
         doc["services"],
         serde_json::json!({
             "main_hermes": "unreadable",
-            "dashboard": "absent",
+            // s6-overlay's dashboard service is always in the scan dir
+            // (down here), its status readable by root only.
+            "dashboard": "unreadable",
             "gateways": 3,
             "gateways_up": 1
         })

@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use hermes_s6_emu::S6Version;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -171,6 +172,13 @@ fn status_all_agrees_with_s6_svstat_for_50_slots() {
             }
             Kind::NeverStarted => {
                 assert_eq!(g["state"], "down", "{g}");
+                // s6 2.13.2+ marks it "not started yet": not paused, no exit.
+                let marker = S6Version::selected() == S6Version::V2_15;
+                assert_eq!(p["never_started"], marker, "{g}");
+                assert_eq!(p["paused"], false, "{g}");
+                if marker {
+                    assert!(p["last_exit"].is_null(), "{g}");
+                }
                 assert_eq!(
                     (p["want_up"].as_bool(), p["normally_up"].as_bool()),
                     (Some(false), Some(false))
@@ -203,6 +211,31 @@ fn status_all_agrees_with_s6_svstat_for_50_slots() {
         }
     }
 
+    // `pgid`, which s6-svstat answers from 2.13 on, for every supervised
+    // slot (ours is the pid while up on 2.11 too, where s6-svstat has none).
+    if S6Version::selected() != S6Version::V2_11 {
+        let mut compared = 0;
+        for attempt in 0.. {
+            assert!(attempt < 20, "pgid: s6's view kept changing");
+            let before = svstat_pgids(&c);
+            let doc: Value =
+                serde_json::from_str(&ok(&c, &["gateway", "status", "--all", "--json"]).stdout)
+                    .unwrap();
+            if svstat_pgids(&c) != before {
+                continue;
+            }
+            for g in doc["gateways"].as_array().unwrap() {
+                if let Some(said) = before.get(g["service"].as_str().unwrap()) {
+                    let ours = g["process"]["pgid"].as_i64().unwrap_or(-1);
+                    assert_eq!(ours.to_string(), *said, "{g}");
+                    compared += 1;
+                }
+            }
+            break;
+        }
+        assert!(compared >= 40, "{compared}");
+    }
+
     // The key=value lines carry the same answers.
     let text = ok(&c, &["gateway", "status", "--all"]).stdout;
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(" state=")).collect();
@@ -230,6 +263,25 @@ fn status_all_agrees_with_s6_svstat_for_50_slots() {
     assert_eq!(doc["gateways"][0]["state"], "unregistered");
     assert_eq!(doc["gateways"][0]["registered"], false);
     assert_root_owns_the_tree(&c);
+}
+
+/// `s6-svstat -o pid,pgid` of every supervised slot (pid and pgid must both
+/// be stable between two listings for the pgid to be compared).
+fn svstat_pgids(c: &Container) -> BTreeMap<String, String> {
+    let out = c.sh(
+        User::Root,
+        "cd /run/service && for d in gateway-*; do \
+         printf '%s %s\\n' \"$d\" \"$(s6-svstat -o pid,pgid \"$d\" 2>/dev/null)\"; done",
+    );
+    out.assert_success()
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(' ');
+            let (slot, _pid, pgid) = (f.next()?, f.next()?, f.next()?);
+            Some((slot.to_owned(), format!("{pgid}")))
+        })
+        .collect()
 }
 
 #[test]

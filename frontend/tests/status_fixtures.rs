@@ -92,11 +92,21 @@ fn machine_line(p: &ProcessStatus, updownfor: u64, readyfor: u64) -> String {
     .join(" ")
 }
 
-/// The human line `s6-svstat` prints (2.11 shape; with ` pgid N` when the
-/// status file carries one, as 2.13 prints it).
-fn human_line(raw: &SuperviseStatus, p: &ProcessStatus, updownfor: u64, readyfor: u64) -> String {
+/// The human line `s6-svstat` prints: 2.11's shape; 2.13 and later print
+/// ` pgid N` after the pid, and 2.13.2 and later print "down (not started
+/// yet) " and nothing more for a service that never ran.
+fn human_line(
+    raw: &SuperviseStatus,
+    p: &ProcessStatus,
+    prints_pgid: bool,
+    updownfor: u64,
+    readyfor: u64,
+) -> String {
+    if p.never_started {
+        return "down (not started yet) ".to_owned();
+    }
     let mut line = if p.up {
-        match raw.pgid {
+        match p.pgid.filter(|_| prints_pgid) {
             Some(pgid) => format!("up (pid {} pgid {pgid}) ", raw.pid),
             None => format!("up (pid {}) ", raw.pid),
         }
@@ -134,7 +144,7 @@ fn human_line(raw: &SuperviseStatus, p: &ProcessStatus, updownfor: u64, readyfor
     line
 }
 
-fn check_against_svstat(fixture: &Fixture) {
+fn check_against_svstat(fixture: &Fixture, prints_pgid: bool) {
     let raw = SuperviseStatus::parse(&fixture.status_bytes)
         .unwrap_or_else(|e| panic!("{}: {e:?}", fixture.name));
     let before =
@@ -165,8 +175,18 @@ fn check_against_svstat(fixture: &Fixture) {
         fixture.name
     );
     assert_eq!(
-        human_line(&raw, &before, said_updownfor, said_readyfor),
+        human_line(&raw, &before, prints_pgid, said_updownfor, said_readyfor),
         fixture.fact("svstat"),
+        "{}",
+        fixture.name
+    );
+    // `-o pgid`, where s6-svstat has it (2.13 and later).
+    if let Some(said_pgid) = fixture.facts.get("svstat_pgid") {
+        assert_eq!(&or_minus_one(before.pgid), said_pgid, "{}", fixture.name);
+    }
+    assert_eq!(
+        before.never_started,
+        fixture.fact("svstat").contains("not started yet"),
         "{}",
         fixture.name
     );
@@ -185,9 +205,10 @@ fn check_against_svstat(fixture: &Fixture) {
     }
 }
 
-#[test]
-fn every_captured_state_reads_as_s6_svstat_reads_it() {
-    let all = fixtures("s6-2.11");
+/// Every state captured from one s6 version (`status_len`: the size of the
+/// status files it writes).
+fn check_version(set: &str, status_len: usize, prints_pgid: bool) {
+    let all = fixtures(set);
     let names: Vec<String> = all
         .iter()
         .map(|f| {
@@ -213,27 +234,58 @@ fn every_captured_state_reads_as_s6_svstat_reads_it() {
         ]
     );
     for fixture in &all {
-        assert_eq!(fixture.status_bytes.len(), 35, "{}", fixture.name);
-        check_against_svstat(fixture);
+        assert_eq!(fixture.status_bytes.len(), status_len, "{}", fixture.name);
+        check_against_svstat(fixture, prints_pgid);
     }
 }
 
 #[test]
-fn the_2_13_layout_reads_the_same() {
-    let all = fixtures("s6-2.13-synthetic");
-    assert_eq!(all.len(), 1);
-    let fixture = &all[0];
-    assert_eq!(fixture.status_bytes.len(), 43);
-    check_against_svstat(fixture);
-    let raw = SuperviseStatus::parse(&fixture.status_bytes).unwrap();
-    assert_eq!(raw.pgid, Some(raw.pid));
-    // The same service as the 2.11 capture, field for field.
-    let twin = fixtures("s6-2.11")
+fn every_captured_state_reads_as_s6_2_11_svstat_reads_it() {
+    check_version("s6-2.11", 35, false);
+}
+
+#[test]
+fn every_captured_state_reads_as_s6_2_13_svstat_reads_it() {
+    check_version("s6-2.13", 43, true);
+    // 2.13.x records the process group, also while ./finish runs.
+    let finishing = fixtures("s6-2.13")
         .into_iter()
-        .find(|f| f.name.ends_with("/ready"))
+        .find(|f| f.name.ends_with("/finishing"))
         .unwrap();
-    let twin = SuperviseStatus::parse(&twin.status_bytes).unwrap();
-    assert_eq!(SuperviseStatus { pgid: None, ..raw }, twin);
+    let raw = SuperviseStatus::parse(&finishing.status_bytes).unwrap();
+    assert!(raw.finishing && raw.pgid.is_some_and(|g| g > 0));
+}
+
+#[test]
+fn every_captured_state_reads_as_s6_2_15_svstat_reads_it() {
+    check_version("s6-2.15", 35, true);
+}
+
+/// s6 2.13.2+'s "not started yet" marker, as 2.15 writes it for a slot
+/// registered down: down, never started, not paused, no last exit.
+#[test]
+fn a_slot_that_never_ran_reads_as_not_started_yet() {
+    let down = fixtures("s6-2.15")
+        .into_iter()
+        .find(|f| f.name.ends_with("/down"))
+        .unwrap();
+    let raw = SuperviseStatus::parse(&down.status_bytes).unwrap();
+    assert!(raw.pid == 0 && raw.paused && raw.ready_flag && !raw.want_up);
+    let p = ProcessStatus::from_status(&raw, false, down.instant("now_before"));
+    assert!(!p.up && p.never_started && !p.paused && !p.ready);
+    assert_eq!((p.pid, p.pgid, p.last_exit), (None, None, None));
+    assert_eq!(down.fact("svstat"), "down (not started yet) ");
+    // The same slot on 2.11 and 2.13.1: a plain down with exit code 0.
+    for set in ["s6-2.11", "s6-2.13"] {
+        let old = fixtures(set)
+            .into_iter()
+            .find(|f| f.name.ends_with("/down"))
+            .unwrap();
+        let raw = SuperviseStatus::parse(&old.status_bytes).unwrap();
+        let p = ProcessStatus::from_status(&raw, false, old.instant("now_before"));
+        assert!(!p.never_started && !p.paused, "{set}");
+        assert!(old.fact("svstat").starts_with("down (exitcode 0)"), "{set}");
+    }
 }
 
 #[test]

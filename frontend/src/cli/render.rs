@@ -331,6 +331,7 @@ mod tests {
             ready: false,
             paused: false,
             finishing: false,
+            never_started: false,
             since: None,
             since_tai64n: "@400000006b0aad901e4a0c19".into(),
             seconds: 3725,

@@ -12,12 +12,17 @@
 //! | 2 | `wait()` status of the last `./run` |
 //! | 1 | flags: bit0 paused, bit1 finishing, bit2 want up, bit3 ready |
 //!
-//! Debian 12's s6 2.11 writes 35 bytes; s6-overlay images may carry 2.13
-//! (43 bytes). Any other size is refused: guessing at an unknown layout
-//! would report a wrong pid or state.
+//! s6 2.11 (Debian 12) and 2.15 (sid; s6-overlay 3.2.3.0 ships 2.15.0.0)
+//! write 35 bytes; 2.13.x (Debian 13) writes 43. Any other size is refused:
+//! guessing at an unknown layout would report a wrong pid or state.
+//!
+//! Since s6 2.13.2, a service that has never run (registered down, never
+//! started) carries the flags paused and ready with pid 0: a "not started
+//! yet" marker, not a paused process ([`SuperviseStatus::never_started`]).
 //!
 //! The accessors answer exactly what `s6-svstat -o …` answers for the same
-//! file; note that its human line differs for `ready` (see [`SuperviseStatus::ready_flag`]).
+//! file, on every version; note that its human line differs for `ready` (see
+//! [`SuperviseStatus::ready_flag`]).
 
 use crate::s6::ExitCause;
 use crate::time::Tai64N;
@@ -44,11 +49,13 @@ pub struct SuperviseStatus {
     pub ready_stamp: Tai64N,
     /// Raw pid field: `./run`'s pid while up, `./finish`'s while finishing, 0 otherwise.
     pub pid: u64,
-    /// Process group, only recorded by s6 2.13.x.
+    /// Process group, only recorded by s6 2.13.x (see [`SuperviseStatus::process_group`]).
     pub pgid: Option<u64>,
     /// `wait()` status of the last `./run` that ended.
     pub wait_status: u16,
-    /// The process is stopped (`s6-svc -p`).
+    /// Raw paused flag: the process is stopped (`s6-svc -p`), or, with pid
+    /// 0 and the ready flag, s6 2.13.2+'s "not started yet" marker (see
+    /// [`SuperviseStatus::is_paused`]).
     pub paused: bool,
     /// `./finish` is running.
     pub finishing: bool,
@@ -117,6 +124,33 @@ impl SuperviseStatus {
         out
     }
 
+    /// s6 2.13.2 and later: the service has never run since its supervisor
+    /// started (flags paused and ready, pid 0). `s6-svstat` prints "down
+    /// (not started yet)", `-o paused` false and `-o exitcode` -1. Older
+    /// versions leave a plain "down (exitcode 0)" instead.
+    pub fn never_started(&self) -> bool {
+        self.pid == 0 && self.paused && self.ready_flag && !self.finishing
+    }
+
+    /// `-o paused`: the process is stopped by SIGSTOP (not the "not started
+    /// yet" marker).
+    pub fn is_paused(&self) -> bool {
+        self.paused && !self.never_started()
+    }
+
+    /// `-o pgid`: the service's process group while up. s6 2.13.x records
+    /// it (and `s6-svstat` shows it while `./finish` runs too); s6 2.15
+    /// dropped the field because s6-supervise always starts `./run` as a
+    /// process group leader, and its `s6-svstat` prints the pid. s6 2.11
+    /// starts it the same way (its `s6-svstat` prints no pgid), so the pid
+    /// is the process group there too.
+    pub fn process_group(&self) -> Option<u64> {
+        match self.pgid {
+            Some(pgid) => (pgid > 0).then_some(pgid),
+            None => self.up_pid(),
+        }
+    }
+
     /// `-o up`: a process is running and it is not `./finish`.
     pub fn is_up(&self) -> bool {
         self.pid != 0 && !self.finishing
@@ -132,9 +166,10 @@ impl SuperviseStatus {
         self.pid != 0 && self.ready_flag
     }
 
-    /// `-o exitcode` / `-o signum`: how `./run` last ended, while it is down.
+    /// `-o exitcode` / `-o signum`: how `./run` last ended, while it is down
+    /// (nothing when it never ran).
     pub fn last_exit(&self) -> Option<ExitCause> {
-        if self.is_up() {
+        if self.is_up() || self.never_started() {
             None
         } else {
             ExitCause::from_wait_status(self.wait_status)
@@ -197,6 +232,34 @@ mod tests {
         let bytes = long.to_bytes();
         assert_eq!(bytes.len(), STATUS_LEN_WITH_PGID);
         assert_eq!(SuperviseStatus::parse(&bytes), Ok(long));
+    }
+
+    #[test]
+    fn the_not_started_yet_marker_is_neither_paused_nor_an_exit() {
+        let marker = SuperviseStatus {
+            pid: 0,
+            paused: true,
+            ready_flag: true,
+            want_up: false,
+            ..sample()
+        };
+        assert!(marker.never_started());
+        assert!(!marker.is_up() && !marker.is_paused() && !marker.is_ready());
+        assert_eq!(marker.last_exit(), None);
+        assert_eq!(marker.process_group(), None);
+        // A stopped process is paused; a plain down service is not new.
+        let paused = SuperviseStatus {
+            paused: true,
+            ..sample()
+        };
+        assert!(!paused.never_started() && paused.is_paused());
+        let down = SuperviseStatus {
+            pid: 0,
+            ready_flag: true,
+            ..sample()
+        };
+        assert!(!down.never_started());
+        assert_eq!(down.last_exit(), Some(ExitCause::Exited(0)));
     }
 
     #[test]

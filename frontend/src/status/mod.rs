@@ -101,6 +101,10 @@ pub struct ProcessStatus {
     pub paused: bool,
     /// `./finish` runs.
     pub finishing: bool,
+    /// The gateway has not run since its supervisor started: s6 2.13.2+'s
+    /// "down (not started yet)". Always false on older s6, which cannot
+    /// tell (their `s6-svstat` says "down (exitcode 0)").
+    pub never_started: bool,
     /// `updownsince`, as an ISO-8601 UTC time.
     pub since: Option<String>,
     /// `updownsince`, as s6 prints it (TAI64N label).
@@ -113,7 +117,8 @@ pub struct ProcessStatus {
     pub ready_seconds: u64,
     /// `exitcode` / `signal`: how the last run ended, while down.
     pub last_exit: Option<LastExit>,
-    /// s6 2.13's process group, when the status file records it.
+    /// `pgid`: the process group while up (s6 2.13.x: also while
+    /// finishing), as `s6-svstat -o pgid` reports it.
     pub pgid: Option<u64>,
 }
 
@@ -125,15 +130,16 @@ impl ProcessStatus {
             want_up: status.want_up,
             normally_up,
             ready: status.is_ready(),
-            paused: status.paused,
+            paused: status.is_paused(),
             finishing: status.finishing,
+            never_started: status.never_started(),
             since: status.stamp.to_unix_seconds().map(iso8601_utc),
             since_tai64n: status.stamp.to_label_string(),
             seconds: status.seconds_in_state(now),
             ready_since_tai64n: status.ready_stamp.to_label_string(),
             ready_seconds: status.seconds_since_ready(now),
             last_exit: status.last_exit().map(LastExit::from),
-            pgid: status.pgid.filter(|&pgid| pgid > 0),
+            pgid: status.process_group(),
         }
     }
 }

@@ -10,32 +10,42 @@
 # Inputs (environment, set by the Rust side):
 #   EMU_DIR        per-container temp dir: root/ (mount point), stage/ (files
 #                  prepared by the test process), volume/ (/opt/data), devlog
-#   SERVICE_CAP    s6-svscan -c
+#   USERLAND       root of the Debian tree whose /usr and /etc the container
+#                  gets: / (the host's, s6 2.11) or a tests/rootfs/make root
+#   SERVICE_CAP    s6-svscan -c; empty: no -c, as s6-overlay runs it
 #   HELPER HELPER_GID HELPER_MODE   helper binary, its group and mode
 #   FRONTEND STANDIN                 binaries for /usr/local/bin
 #   SYSLOG         1: bind $EMU_DIR/devlog at /dev/log
 #   NO_NEW_PRIVS   1: s6-svscan (so every service) runs with no_new_privs
 #   CONTAINER_PATH PATH of s6-svscan (and so of every service)
+#   $EMU_DIR/stage/init-env/  the rest of s6-svscan's environment, one file
+#                  per variable (empty unless S6_KEEP_ENV=1)
 
 set -eu
 umask 022
 
 # Trace and errors go to boot.log; s6-svscan gets the original stderr back.
 exec 3>&2 2>>"$EMU_DIR/boot.log"
+# s6-svscan -d4 writes a newline there once it is ready (s6-overlay's
+# s6-linux-init reads it); nothing here waits on it.
+exec 4>>"$EMU_DIR/svscan-ready"
 set -x
+U=${USERLAND%/}
 
 R="$EMU_DIR/root"
 S="$EMU_DIR/stage"
 
 mount -t tmpfs -o mode=0755 hermes-emu-root "$R"
-cp -a /etc "$R/"
+cp -a "$U/etc" "$R/"
 # Generated identities, /command, the merged-/usr symlinks and empty mount points.
 cp -a "$S/rootfs/." "$R/"
 set +x # the expanded list is long
-ln -s /usr/lib/execline/bin/* /usr/bin/s6-* "$R/command/"
+for tool in "$U"/usr/lib/execline/bin/* "$U"/usr/bin/s6-*; do
+    ln -s "${tool#"$U"}" "$R/command/"
+done
 set -x
 
-mount --bind -o ro /usr "$R/usr"
+mount --bind -o ro "$U/usr" "$R/usr"
 mount -t tmpfs -o mode=0755 hermes-emu-usr-local "$R/usr/local"
 mkdir "$R/usr/local/bin" "$R/usr/local/sbin"
 install -m 0755 "$FRONTEND" "$R/usr/local/bin/hermes-s6"
@@ -67,6 +77,17 @@ mount -t proc -o nosuid,nodev,noexec proc "$R/proc"
 mount -t tmpfs -o mode=1777,nosuid,nodev hermes-emu-tmp "$R/tmp"
 mount -t tmpfs -o mode=0755,nosuid,nodev hermes-emu-run "$R/run"
 cp -a "$S/run/." "$R/run/"
+# s6-svscan's environment, as "NAME=value" positional parameters (values
+# kept whole, trailing newlines included).
+set +x
+set --
+for var in "$S"/init-env/*; do
+    [ -e "$var" ] || continue
+    value=$(cat "$var" && echo .)
+    set -- "$@" "${var##*/}=${value%.}"
+done
+set -x
+if [ -n "$SERVICE_CAP" ]; then cap="-c $SERVICE_CAP"; else cap=; fi
 mount --bind "$EMU_DIR/volume" "$R/opt/data"
 
 cd "$R"
@@ -80,8 +101,11 @@ rmdir /.old-root
 # cont-init scripts run (driven from the Rust side: Container::stage2).
 set +x
 exec 2>&3 3>&-
+# s6-overlay's PID 1: s6-svscan -d4 -- /run/service (plus -c when asked for).
 if [ "$NO_NEW_PRIVS" = 1 ]; then
+    # shellcheck disable=SC2086 # $cap is empty or two words
     exec /usr/bin/setpriv --no-new-privs \
-        /usr/bin/env -i PATH="$CONTAINER_PATH" /usr/bin/s6-svscan -c "$SERVICE_CAP" /run/service
+        /usr/bin/env -i PATH="$CONTAINER_PATH" "$@" /usr/bin/s6-svscan $cap -d4 -- /run/service
 fi
-exec /usr/bin/env -i PATH="$CONTAINER_PATH" /usr/bin/s6-svscan -c "$SERVICE_CAP" /run/service
+# shellcheck disable=SC2086
+exec /usr/bin/env -i PATH="$CONTAINER_PATH" "$@" /usr/bin/s6-svscan $cap -d4 -- /run/service

@@ -21,9 +21,9 @@ use crate::rootfs;
 use crate::spawner;
 use crate::stage2::{self, ContInitRun};
 use crate::syslog::SyslogSink;
+use crate::userland::{S6Version, Userland};
 use crate::{
-    CONTAINER_PATH, DEFAULT_HERMES_GID, DEFAULT_HERMES_UID, DEFAULT_SERVICE_CAP, INTRUDER_GID,
-    INTRUDER_UID, SCAN_DIR,
+    CONTAINER_PATH, DEFAULT_HERMES_GID, DEFAULT_HERMES_UID, INTRUDER_GID, INTRUDER_UID, SCAN_DIR,
 };
 
 const BOOT_SCRIPT: &str = include_str!("boot.sh");
@@ -39,13 +39,14 @@ const REQUIRE_ROOT_ENV: &str = "HERMES_EMU_REQUIRE_ROOT";
 const SETPRIV: &str = "/usr/bin/setpriv";
 const UNSHARE: &str = "/usr/bin/unshare";
 pub(crate) const NSENTER: &str = "/usr/bin/nsenter";
-const HOST_TOOLS: &[&str] = &[
-    SETPRIV,
-    UNSHARE,
-    NSENTER,
-    "/usr/sbin/pivot_root",
+const HOST_TOOLS: &[&str] = &[SETPRIV, UNSHARE, NSENTER, "/usr/sbin/pivot_root"];
+/// Programs the container's userland (the host's, or a Debian root
+/// filesystem: see [`Userland`]) must have.
+const USERLAND_TOOLS: &[&str] = &[
     "/usr/bin/s6-svscan",
     "/usr/lib/execline/bin/execlineb",
+    "/usr/bin/setpriv",
+    "/usr/bin/env",
 ];
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -93,8 +94,22 @@ pub struct Options {
     pub hermes_uid: u32,
     /// gid of the `hermes` group (default 10000). Not 0, 10001 or 65534.
     pub hermes_gid: u32,
-    /// `s6-svscan -c`: how many services the scan dir may hold (default 5000).
-    pub service_cap: u32,
+    /// `s6-svscan -c`: how many services the scan dir may hold. Default
+    /// `None`: s6-overlay's command line, `s6-svscan -d4 -- /run/service`,
+    /// so s6's own maximum applies (2.11: 500, a slot and its logger
+    /// counting as one; 2.13 and 2.15: 1000, each logger counting as a
+    /// service of its own). Only the scale tests set it, on 2.11 (and
+    /// 2.13), to [`crate::DEFAULT_SERVICE_CAP`]: 2.11's default is too low
+    /// for 1000 profiles. s6 2.15's s6-svscan rejects `-c`: booting with a
+    /// cap on 2.15 panics (guard such a test with
+    /// [`crate::skip_unless_s6`]).
+    pub service_cap: Option<u32>,
+    /// s6-overlay's `S6_KEEP_ENV=1` (default false): there is no
+    /// `/run/s6/container_environment` at all, and PID 1 (so every service,
+    /// and the cont-init scripts of [`Options::cont_init`]) inherits the
+    /// whole container environment ([`Options::init_environment`], with
+    /// `S6_KEEP_ENV=1`).
+    pub keep_env: bool,
     /// Listen on `/dev/log` and collect what is sent there (see
     /// [`Container::syslog_records`]). When false, `/dev/log` does not exist.
     pub syslog: bool,
@@ -137,7 +152,8 @@ impl Default for Options {
         Options {
             hermes_uid: DEFAULT_HERMES_UID,
             hermes_gid: DEFAULT_HERMES_GID,
-            service_cap: DEFAULT_SERVICE_CAP,
+            service_cap: None,
+            keep_env: false,
             syslog: false,
             container_env: Vec::new(),
             helper_mode: 0o4750,
@@ -168,6 +184,30 @@ impl Options {
         env
     }
 
+    /// The container's environment as s6-overlay records it, but for
+    /// `PATH` ([`crate::CONTAINER_PATH`]): `HOME=/root`, `HOSTNAME` (the
+    /// host's: the emulation shares its UTS namespace), `PWD=/`, with
+    /// [`Options::keep_env`] `S6_KEEP_ENV=1`, then
+    /// [`Options::container_environment`], a later entry replacing an
+    /// earlier one of the same name.
+    pub fn init_environment(&self) -> Vec<(String, String)> {
+        let hostname = fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        let mut env: Vec<(String, String)> = Vec::new();
+        if self.keep_env {
+            env.push(("S6_KEEP_ENV".into(), "1".into()));
+        }
+        env.push(("HOME".into(), "/root".into()));
+        env.push(("HOSTNAME".into(), hostname));
+        env.push(("PWD".into(), "/".into()));
+        for (key, value) in self.container_environment() {
+            env.retain(|(k, _)| *k != key);
+            env.push((key, value));
+        }
+        env
+    }
+
     fn check(&self) -> Result<(), String> {
         for (what, id) in [
             ("hermes_uid", self.hermes_uid),
@@ -179,8 +219,15 @@ impl Options {
                 ));
             }
         }
-        if self.service_cap == 0 {
-            return Err("service_cap must be at least 1".into());
+        match self.service_cap {
+            Some(0) => return Err("service_cap must be at least 1".into()),
+            Some(cap) if !S6Version::selected().takes_service_cap() => {
+                return Err(format!(
+                    "service_cap = {cap}, but s6 {}'s s6-svscan takes no -c",
+                    S6Version::selected().label()
+                ));
+            }
+            _ => {}
         }
         if self.helper_mode > 0o7777 {
             return Err(format!("helper_mode {:o} is not a mode", self.helper_mode));
@@ -243,6 +290,8 @@ impl Container {
             panic!("hermes-s6-emu: invalid Options: {problem}");
         }
         check_host();
+        let userland = Userland::get();
+        check_userland(userland);
         let binaries = opts.binaries.clone().unwrap_or_else(Paths::locate);
         let base = std::env::temp_dir();
         static SWEEP: Once = Once::new();
@@ -281,7 +330,7 @@ impl Container {
         DirBuilder::new()
             .mode(0o755)
             .create(self.dir.join("root"))?;
-        rootfs::stage(&self.dir, &self.opts)?;
+        rootfs::stage(&self.dir, &self.opts, &Userland::get().root)?;
         fs::write(self.dir.join("boot.sh"), BOOT_SCRIPT)?;
         if self.opts.syslog {
             self.syslog = Some(SyslogSink::bind(&self.dir.join("devlog"))?);
@@ -311,7 +360,14 @@ impl Container {
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("EMU_DIR", &self.dir)
-            .env("SERVICE_CAP", self.opts.service_cap.to_string())
+            .env(
+                "SERVICE_CAP",
+                self.opts
+                    .service_cap
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            )
+            .env("USERLAND", &Userland::get().root)
             .env("HELPER", &self.binaries.helper)
             .env("HELPER_GID", self.opts.hermes_gid.to_string())
             .env(
@@ -412,7 +468,14 @@ impl Container {
         });
         for script in scripts {
             let started = Instant::now();
-            let out = self.exec(User::Root, &[script.as_str()]).cwd("/").output();
+            let mut exec = self.exec(User::Root, &[script.as_str()]).cwd("/");
+            if self.opts.keep_env {
+                // S6_KEEP_ENV=1: they inherit the container's environment.
+                for (key, value) in self.opts.init_environment() {
+                    exec = exec.env(key, value);
+                }
+            }
+            let out = exec.output();
             let run = ContInitRun {
                 boot: self.boots,
                 script,
@@ -608,8 +671,25 @@ impl Container {
     /// Creates a root-owned service `/run/service/<name>` with `run` (and
     /// `finish` if given) scripts, has s6-svscan pick it up, and waits until
     /// its s6-supervise is running.
+    ///
+    /// For one of s6-overlay's s6-rc services ([`crate::S6RC_SERVICES`]:
+    /// `main-hermes`, `dashboard`), which every container has, down, this
+    /// does what `s6-rc change` does instead: the scripts replace the
+    /// stand-in's in its `/run/s6-rc/servicedirs/<name>`, its `down` file
+    /// goes, and the service is brought up (`s6-svc -u`).
     pub fn add_service(&self, name: &str, run: &str, finish: Option<&str>) {
         let dir = format!("{SCAN_DIR}/{name}");
+        if crate::S6RC_SERVICES.iter().any(|(s6rc, _)| *s6rc == name) {
+            let servicedir = format!("/run/s6-rc/servicedirs/{name}");
+            self.write_file(&format!("{servicedir}/run"), run, 0o755);
+            if let Some(finish) = finish {
+                self.write_file(&format!("{servicedir}/finish"), finish, 0o755);
+            }
+            let _ = fs::remove_file(self.host_path(&format!("{servicedir}/down")));
+            self.run_as(User::Root, &["s6-svc", "-u", &dir], &[], None)
+                .assert_success();
+            return;
+        }
         let staging = format!("{SCAN_DIR}/.{name}.hermes-emu-new");
         let host_staging = self.host_path(&staging);
         fs::create_dir(&host_staging)
@@ -796,6 +876,19 @@ pub fn skip_unless_root(test_name: &str) -> bool {
         bar = "!".repeat(72)
     );
     true
+}
+
+fn check_userland(userland: &Userland) {
+    for tool in USERLAND_TOOLS {
+        if !userland.path(tool).exists() {
+            panic!(
+                "hermes-s6-emu: {tool} is missing in the userland of s6 {} ({}); the \
+                 emulation needs util-linux, s6 and execline there",
+                userland.version.label(),
+                userland.root.display()
+            );
+        }
+    }
 }
 
 fn check_host() {

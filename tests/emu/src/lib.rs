@@ -3,8 +3,10 @@
 //! The product runs in a Docker image whose PID 1 is s6-svscan (s6-overlay).
 //! No Docker engine is available to the tests, so [`Container`] builds the
 //! same picture from Linux namespaces, as root: a fresh mount + PID
-//! namespace whose PID 1 is `s6-svscan -c <cap> /run/service`, a tmpfs root
-//! with the host's `/usr` read-only, generated `hermes` and `intruder`
+//! namespace whose PID 1 is s6-overlay's `s6-svscan -d4 -- /run/service`,
+//! a tmpfs root with a Debian `/usr` read-only (the host's Debian 12 with
+//! s6 2.11, or Debian 13's s6 2.13 or sid's s6 2.15: see
+//! [`S6Version`]), generated `hermes` and `intruder`
 //! identities, s6-overlay's `/command` layout, the helper installed setuid at
 //! its real path, the frontend and a stand-in gateway in `/usr/local/bin`,
 //! and a persistent volume at `/opt/data` that survives [`Container::restart`].
@@ -41,8 +43,36 @@
 //!   [`Container::restart`], whereas `docker restart` keeps the container's
 //!   writable layer. Boot-time edits (a uid remap) must be redone per boot,
 //!   as the image's cont-init scripts do anyway.
-//! - `/usr` is the host's, read-only, with a tmpfs on `/usr/local` and on
-//!   `/usr/libexec` holding only the installed binaries.
+//! - `/usr` (and the initial `/etc`) is the host's Debian 12 with its s6
+//!   2.11, or, with `HERMES_EMU_S6=2.13` or `2.15`, that of a Debian root
+//!   filesystem `tests/rootfs/make` builds and caches under
+//!   `target-rootfs/` (trixie with its s6 2.13.1; trixie with sid's s6
+//!   2.15.1, execline and skalibs), so s6 runs with the libraries it was
+//!   built for. s6-overlay 3.2.3.0 ships s6 2.15.0.0, statically linked,
+//!   in `/package`; here `/command` links to Debian's dynamically linked
+//!   binaries. `/usr` is read-only, with a tmpfs on `/usr/local` and on
+//!   `/usr/libexec` holding only the installed binaries (built on the
+//!   host, they run on every userland: trixie's glibc is newer).
+//! - PID 1 is `s6-svscan -d4 -- /run/service` as in s6-overlay (fd 4 is a
+//!   file nobody reads), with `-c` only when [`Options::service_cap`] asks
+//!   for it (scale tests on 2.11 and 2.13; 2.15 has no `-c`). It runs
+//!   without s6-linux-init: the `.s6-svscan` signal, `crash` and `finish`
+//!   scripts are s6-overlay's names and modes with stand-ins that do
+//!   nothing, and a container stops by having its PID namespace killed.
+//! - The scan dir holds what s6-overlay puts there: `.s6-svscan/`,
+//!   `s6-linux-init-shutdownd` (a directory whose stand-in only sleeps), and
+//!   symbolic links into `/run/s6-rc/servicedirs/` for `s6rc-oneshot-runner`
+//!   and `s6rc-fdholder` (stand-ins, up) and `main-hermes` and `dashboard`
+//!   (stand-ins, down, as s6-rc-init leaves every longrun before `s6-rc
+//!   change`). They count toward s6's service maximum as the real ones do.
+//!   [`Container::add_service`] on `main-hermes` or `dashboard` puts the
+//!   test's scripts in place and brings the service up, as s6-rc would.
+//! - `/run/s6/container_environment` holds `PATH`, `HOME=/root`,
+//!   `HOSTNAME` (the host's), `PWD=/` and [`Options::container_env`];
+//!   [`Options::keep_env`] is `S6_KEEP_ENV=1` (no such directory; PID 1,
+//!   every service and the cont-init scripts inherit it all). Commands run
+//!   with [`Container::exec`] get a clean environment instead of `docker
+//!   exec`'s.
 //! - s6-overlay's stage 2 runs only when asked for
 //!   ([`Options::cont_init`]): the image's files from the repository's
 //!   `docker/rootfs/` are installed and its cont-init scripts run, on every
@@ -51,8 +81,11 @@
 //!   by the emulation; tests run them (the scripts are installed in the
 //!   container, and [`Container::add_service`] makes a plain s6 service).
 //!
-//! Environment variables read here: `HERMES_S6_BIN_DIR` (where the binaries
-//! are), `HERMES_EMU_KEEP=1` (keep each container's temp dir after teardown
+//! Environment variables read here: `HERMES_EMU_S6` (the s6 version:
+//! `2.11`, the default, `2.13` or `2.15`; the first boot of a test process
+//! says on stderr which one runs), `HERMES_EMU_ROOTFS_DIR` (where
+//! `tests/rootfs/make` keeps the root filesystems), `HERMES_S6_BIN_DIR`
+//! (where the binaries are), `HERMES_EMU_KEEP=1` (keep each container's temp dir after teardown
 //! and print where it is), `HERMES_EMU_REQUIRE_ROOT=1` (fail instead of
 //! skipping when not root, for CI).
 
@@ -66,13 +99,16 @@ mod spawner;
 mod stage2;
 pub mod standin;
 mod syslog;
+mod userland;
 
 pub use container::{Container, Options, User, skip_unless_root, wait_until};
 pub use exec::{Exec, Output, Spawned};
 pub use nix::sys::signal::Signal;
 pub use paths::{BIN_DIR_ENV, FRONTEND_BIN, HELPER_BIN, Paths, STANDIN_BIN};
+pub use rootfs::{S6RC_SERVICES, SHUTDOWND, SVSCAN_SCRIPTS, overlay_entries};
 pub use snapshot::scan_tree;
 pub use stage2::{CONT_INIT_DIR, ContInitRun, DOCKER_DIR};
+pub use userland::{ROOTFS_SCRIPT, S6_VERSION_ENV, S6Version, Userland, skip_unless_s6};
 
 // Tests may share a container between threads or move it to another one.
 const _: () = {
@@ -109,6 +145,6 @@ pub const DEFAULT_HERMES_GID: u32 = 10000;
 /// The `intruder` user: an unprivileged account that is not in group `hermes`.
 pub const INTRUDER_UID: u32 = 10001;
 pub const INTRUDER_GID: u32 = 10001;
-/// Default `s6-svscan -c`: above s6's default of 1000 for the scale tests
-/// (a slot with a logger counts as two services).
+/// The `s6-svscan -c` the scale tests ask for ([`Options::service_cap`]):
+/// room for 1000 slots with their loggers, above s6 2.11's default of 500.
 pub const DEFAULT_SERVICE_CAP: u32 = 5000;

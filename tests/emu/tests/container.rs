@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use hermes_s6_emu::procfs::{PidNamespace, host_mounts_referencing};
 use hermes_s6_emu::{
-    CONTAINER_PATH, Container, HELPER_PATH, Options, Paths, Signal, User, skip_unless_root,
+    CONTAINER_PATH, Container, HELPER_PATH, Options, Paths, S6Version, Signal, User, Userland,
+    overlay_entries, skip_unless_root, skip_unless_s6,
 };
 
 const SLEEPER: &str = "#!/bin/sh\nexec sleep 1000\n";
@@ -44,8 +45,9 @@ fn boots_like_an_s6_overlay_container() {
         None,
     );
     assert_eq!(out.assert_success().stdout, "s6-svscan\nbasedir-is-dir\n");
+    // s6-overlay's command line: no service count.
     let cmdline = fs::read(c.host_path("/proc/1/cmdline")).unwrap();
-    assert_eq!(cmdline, b"/usr/bin/s6-svscan\0-c\x005000\0/run/service\0");
+    assert_eq!(cmdline, b"/usr/bin/s6-svscan\0-d4\0--\0/run/service\0");
 
     let out = c.sh(
         User::Root,
@@ -55,16 +57,16 @@ fn boots_like_an_s6_overlay_container() {
     assert_eq!(out.assert_success().stdout, "755 root:root\nok\n");
 
     // with-contenv swaps the caller's environment for the container's.
-    let probe = r#"echo "$GREETING|$PATH|${HOME-unset}""#;
+    let probe = r#"echo "$GREETING|$PATH|${HOME-unset}|${USER-unset}""#;
     let out = c.run_as(
-        User::Root,
+        User::Hermes,
         &["/command/with-contenv", "sh", "-c", probe],
         &[],
         None,
     );
     assert_eq!(
         out.assert_success().stdout,
-        format!("hello world|{CONTAINER_PATH}|unset\n")
+        format!("hello world|{CONTAINER_PATH}|/root|unset\n")
     );
     let out = c.run_as(
         User::Root,
@@ -74,7 +76,7 @@ fn boots_like_an_s6_overlay_container() {
     );
     assert_eq!(
         out.assert_success().stdout,
-        format!("|{CONTAINER_PATH}|/root\n")
+        format!("|{CONTAINER_PATH}|/root|root\n")
     );
 
     // The namespace's mounts stay in the namespace.
@@ -86,12 +88,173 @@ fn service_cap_is_passed_to_s6_svscan() {
     if skip_unless_root("service_cap_is_passed_to_s6_svscan") {
         return;
     }
+    if !S6Version::selected().takes_service_cap() {
+        // 2.15's s6-svscan has no -c: asking for one is refused up front.
+        let refused = panic::catch_unwind(|| {
+            Container::boot_with(Options {
+                service_cap: Some(1234),
+                ..Options::default()
+            })
+        });
+        let message = *refused.unwrap_err().downcast::<String>().unwrap();
+        assert!(message.contains("takes no -c"), "{message}");
+        return;
+    }
     let c = Container::boot_with(Options {
-        service_cap: 1234,
+        service_cap: Some(1234),
         ..Options::default()
     });
     let cmdline = fs::read(c.host_path("/proc/1/cmdline")).unwrap();
-    assert_eq!(cmdline, b"/usr/bin/s6-svscan\0-c\x001234\0/run/service\0");
+    assert_eq!(
+        cmdline,
+        b"/usr/bin/s6-svscan\0-c\x001234\0-d4\0--\0/run/service\0"
+    );
+}
+
+/// The scan dir, `.s6-svscan` and the container environment as s6-overlay
+/// 3.2.3.0 lays them out.
+#[test]
+fn the_scan_dir_is_s6_overlays() {
+    if skip_unless_root("the_scan_dir_is_s6_overlays") {
+        return;
+    }
+    let c = Container::boot_with(Options {
+        container_env: vec![("GREETING".into(), "hello".into())],
+        ..Options::default()
+    });
+    c.wait_for(Duration::from_secs(10), "s6-overlay's services", || {
+        [
+            "s6-linux-init-shutdownd",
+            "s6rc-fdholder",
+            "s6rc-oneshot-runner",
+        ]
+        .iter()
+        .all(|s| {
+            let path = format!("/run/service/{s}");
+            c.run_as(User::Root, &["s6-svstat", "-o", "up", &path], &[], None)
+                .stdout
+                == "true\n"
+        })
+    });
+    let out = c.sh(
+        User::Root,
+        "cd /run/service && ls -A && stat -c '%n %F %a %U:%G' . .s6-svscan .s6-svscan/* \
+         && for s in *; do printf '%s -> %s\n' \"$s\" \"$(readlink \"$s\" || echo dir)\"; done \
+         && for s in dashboard main-hermes; do s6-svstat -o up,normallyup \"$s\"; done",
+    );
+    let listing = out.assert_success().stdout.clone();
+    let expected_entries = overlay_entries().join("\n");
+    assert!(
+        listing.starts_with(&format!("{expected_entries}\n")),
+        "{listing}"
+    );
+    for line in [
+        ". directory 755 root:root",
+        ".s6-svscan directory 755 root:root",
+        ".s6-svscan/control fifo 600 root:root",
+        ".s6-svscan/lock regular empty file 600 root:root",
+        "main-hermes -> /run/s6-rc/servicedirs/main-hermes",
+        "s6rc-fdholder -> /run/s6-rc/servicedirs/s6rc-fdholder",
+        "s6-linux-init-shutdownd -> dir",
+        "false false\nfalse false",
+    ] {
+        assert!(listing.contains(line), "{line:?} not in\n{listing}");
+    }
+    for script in hermes_s6_emu::SVSCAN_SCRIPTS {
+        let line = format!(".s6-svscan/{script} regular file 755 root:root");
+        assert!(listing.contains(&line), "{line:?} not in\n{listing}");
+    }
+
+    let out = c.sh(
+        User::Root,
+        "cd /run/s6/container_environment && stat -c '%n %a' . * && cat HOME PWD GREETING",
+    );
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        out.assert_success().stdout,
+        ". 755\nGREETING 644\nHOME 644\nHOSTNAME 644\nPATH 644\nPWD 644\n/root/hello"
+    );
+    assert_eq!(
+        fs::read_to_string(c.host_path("/run/s6/container_environment/HOSTNAME")).unwrap(),
+        hostname.trim()
+    );
+
+    // The s6-rc services s6-overlay has are brought up as s6-rc would.
+    c.add_service("main-hermes", SLEEPER, None);
+    c.wait_for(Duration::from_secs(5), "main-hermes up", || {
+        svstat(&c, "/run/service/main-hermes", "up,normallyup") == "true true"
+    });
+}
+
+/// `S6_KEEP_ENV=1`: no container environment directory, and everything
+/// inherits the container's whole environment.
+#[test]
+fn keep_env_hands_the_environment_down() {
+    if skip_unless_root("keep_env_hands_the_environment_down") {
+        return;
+    }
+    let c = Container::boot_with(Options {
+        container_env: vec![("GREETING".into(), "hello world".into())],
+        keep_env: true,
+        ..Options::default()
+    });
+    assert!(!c.host_path("/run/s6/container_environment").exists());
+    assert!(c.host_path("/run/s6/basedir").is_dir());
+    let probe = "#!/bin/sh\n\
+        echo \"$S6_KEEP_ENV|$GREETING|$HOME|$PWD|$PATH\" > /run/env-probe\n\
+        exec sleep 1000\n";
+    c.add_service("probe", probe, None);
+    c.wait_for(Duration::from_secs(5), "the probe's output", || {
+        c.host_path("/run/env-probe").exists()
+    });
+    assert_eq!(
+        fs::read_to_string(c.host_path("/run/env-probe")).unwrap(),
+        format!("1|hello world|/root|/run/service/probe|{CONTAINER_PATH}\n")
+    );
+    // with-contenv leaves the caller's environment as it is.
+    let out = c.run_as(
+        User::Root,
+        &[
+            "/command/with-contenv",
+            "sh",
+            "-c",
+            "echo \"${GREETING-unset}|$HOME\"",
+        ],
+        &[("S6_KEEP_ENV", "1")],
+        None,
+    );
+    assert_eq!(out.assert_success().stdout, "unset|/root\n");
+}
+
+/// The binaries built on the host run on every userland, and the s6 is
+/// the one asked for.
+#[test]
+fn the_selected_s6_runs_with_its_own_libraries() {
+    if skip_unless_root("the_selected_s6_runs_with_its_own_libraries") {
+        return;
+    }
+    let c = Container::boot();
+    let userland = Userland::get();
+    let out = c.sh(
+        User::Hermes,
+        "hermes-s6 --version >/dev/null && /usr/libexec/hermes-s6-helper --version >/dev/null; \
+         echo $?; \
+         ldd /usr/bin/s6-svscan | awk '/libskarnet/ { print $1 }'",
+    );
+    let skarnet = match userland.version {
+        S6Version::V2_11 => "libskarnet.so.2.13",
+        S6Version::V2_13 => "libskarnet.so.2.14",
+        S6Version::V2_15 => "libskarnet.so.2.15",
+    };
+    assert_eq!(out.assert_success().stdout, format!("0\n{skarnet}\n"));
+    // A supervised service writes the status file of that version.
+    c.add_service("x", SLEEPER, None);
+    c.wait_for(Duration::from_secs(5), "service x up", || {
+        svstat(&c, "/run/service/x", "up") == "true"
+    });
+    let status = fs::read(c.host_path("/run/service/x/supervise/status")).unwrap();
+    assert_eq!(status.len(), userland.version.status_len());
+    assert!(!skip_unless_s6(&[userland.version], "never skipped", "-"));
 }
 
 #[test]
@@ -108,8 +271,10 @@ fn root_service_runs_but_hermes_cannot_control_it() {
     // The problem the product solves: s6 keeps control and status root-only.
     let out = c.run_as(User::Hermes, &["s6-svc", "-d", "/run/service/x"], &[], None);
     out.assert_code(111);
+    // s6 2.15 words it as a warning (one per service dir), still exit 111.
     assert!(
-        out.stderr.contains("s6-svc: fatal:") && out.stderr.contains("Permission denied"),
+        (out.stderr.contains("s6-svc: fatal:") || out.stderr.contains("s6-svc: warning:"))
+            && out.stderr.contains("Permission denied"),
         "{out:?}"
     );
     let out = c.run_as(User::Hermes, &["s6-svstat", "/run/service/x"], &[], None);
@@ -389,6 +554,7 @@ fn restart_keeps_the_volume_and_nothing_else() {
         "s6-svscan, s6-supervise and sleep",
         || old_ns.processes().len() >= 3,
     );
+    let overlay = overlay_entries().join("\n");
 
     c.restart();
 
@@ -405,7 +571,7 @@ fn restart_keeps_the_volume_and_nothing_else() {
     );
     assert_eq!(
         out.assert_success().stdout,
-        "kept\ns6-svscan\n.s6-svscan\nfresh-etc\n"
+        format!("kept\ns6-svscan\n{overlay}\nfresh-etc\n")
     );
 }
 
@@ -428,10 +594,19 @@ fn teardown_leaves_nothing_behind() {
             .unwrap()
             .starts_with("hermes-emu-")
     );
+    // Both `sleep 1000`s (s6-overlay's stand-ins sleep for ever).
     c.wait_for(
         Duration::from_secs(5),
-        "s6-svscan, s6-supervise and two sleeps",
-        || ns.processes().len() >= 4,
+        "the service's and the command's sleeps",
+        || {
+            ns.processes()
+                .iter()
+                .filter(|p| {
+                    fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x001000\0")
+                })
+                .count()
+                == 2
+        },
     );
 
     drop(c);
@@ -479,21 +654,37 @@ fn two_containers_do_not_see_each_other() {
 
     // The processes b's /proc shows, listed by the shell itself (a glob and
     // builtins: no child of the shell is running meanwhile, so none is
-    // counted or not depending on timing).
+    // counted or not depending on timing), with each one's first argument.
     let out = b.sh(
         User::Root,
         "ls -A /run/service /opt/data; \
          for p in /proc/[0-9]*; do \
          pid=${p#/proc/}; \
          if [ \"$pid\" = $$ ]; then echo \"this shell\"; \
-         else read -r comm <\"$p/comm\"; echo \"$pid: $comm\"; fi; \
+         else read -r comm <\"$p/comm\"; \
+         arg=$(tr '\\0' '\\n' <\"$p/cmdline\" | sed -n 2p); echo \"$pid: $comm $arg\"; fi; \
          done",
     );
-    // b's own s6-svscan and the shell of this command, nothing of a's.
-    assert_eq!(
-        out.assert_success().stdout,
-        "/opt/data:\n\n/run/service:\n.s6-svscan\n1: s6-svscan\nthis shell\n"
-    );
+    // b's own s6-svscan, its s6-overlay services and the shell of this
+    // command, nothing of a's.
+    let stdout = out.assert_success().stdout.clone();
+    let overlay = overlay_entries().join("\n");
+    let listing = format!("/opt/data:\n\n/run/service:\n{overlay}\n");
+    let processes = stdout
+        .strip_prefix(&listing)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let lines: Vec<&str> = processes.lines().collect();
+    assert_eq!(lines[0], "1: s6-svscan -d4", "{stdout}");
+    assert!(lines.contains(&"this shell"), "{stdout}");
+    for line in &lines[1..] {
+        assert!(!line.contains("in-a"), "{stdout}");
+        if let Some((_, supervised)) = line.split_once(": s6-supervise ") {
+            assert!(
+                overlay_entries().iter().any(|e| e == supervised),
+                "{stdout}"
+            );
+        }
+    }
     assert!(a.host_path("/opt/data/only-in-a").exists());
 }
 
