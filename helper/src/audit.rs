@@ -3,6 +3,7 @@
 //! fail. (A few lines of std instead of the `syslog` crate, which would bring
 //! a date-time library and five more crates into the setuid binary.)
 
+use crate::process::Caller;
 use crate::request::Request;
 
 /// An operation that may change the tree is recorded twice: `Begun` before
@@ -13,10 +14,10 @@ pub enum Outcome {
     Done { failed: usize, code: u8 },
 }
 
-/// caller uid, operation, profiles (a boot batch of hundreds summarized after
-/// 16 names), result; LOG_AUTHPRIV (10 << 3) with LOG_INFO (6), or
-/// LOG_WARNING (4) for a failure.
-pub fn log(caller_uid: u32, request: Option<&Request>, outcome: Outcome) {
+/// caller uid, transport, operation, profiles (a boot batch of hundreds
+/// summarized after 16 names), result; LOG_AUTHPRIV (10 << 3) with LOG_INFO
+/// (6), or LOG_WARNING (4) for a failure.
+pub fn log(caller: &Caller, request: Option<&Request>, outcome: Outcome) {
     let op = request.map_or("-", |r| r.op.name());
     let profiles = request.map_or(&[][..], |r| &r.profiles[..]);
     let mut names = profiles.iter().take(16).map(|p| p.as_str()).collect::<Vec<_>>().join(",");
@@ -31,7 +32,7 @@ pub fn log(caller_uid: u32, request: Option<&Request>, outcome: Outcome) {
     };
     let names = if names.is_empty() { "-" } else { &names };
     let priority = (10 << 3) | if matches!(outcome, Outcome::Done { code: 1.., .. }) { 4 } else { 6 };
-    let line = format!("caller_uid={caller_uid} op={op} profiles={names} result={result}");
+    let line = format!("caller_uid={} via={} op={op} profiles={names} result={result}", caller.uid, caller.via);
     let datagram = format!("<{priority}>hermes-s6-helper[{}]: {line}", std::process::id());
     if let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() {
         let _ = socket.send_to(datagram.as_bytes(), crate::config::SYSLOG_SOCKET);

@@ -17,6 +17,16 @@ setting!(HERMES_GROUP, "HERMES_S6_BUILD_GROUP", "hermes");
 setting!(HERMES_USER, "HERMES_S6_BUILD_USER", "hermes");
 setting!(HERMES_HOME, "HERMES_S6_BUILD_HOME", "/opt/data");
 setting!(GATEWAY_COMMAND, "HERMES_S6_BUILD_GATEWAY_COMMAND", "hermes");
+setting!(SERVICE_LIMIT_TEXT, "HERMES_S6_BUILD_SERVICE_LIMIT", "1000");
+
+/// How many services s6-svscan supervises at most when PID 1's command line
+/// says nothing (`-C`, `-c`): s6's default, with which s6-overlay runs it.
+pub const SERVICE_LIMIT: usize = match usize::from_str_radix(SERVICE_LIMIT_TEXT, 10) {
+    Ok(limit) => limit,
+    Err(_) => panic!("HERMES_S6_BUILD_SERVICE_LIMIT must be a number"),
+};
+/// Where s6-svscan's own limit is read from: PID 1's arguments.
+pub const INIT_CMDLINE: &str = "/proc/1/cmdline";
 
 /// Read directly, so no NSS module is ever loaded into the privileged process.
 pub const GROUP_FILE: &str = "/etc/group";

@@ -1,8 +1,9 @@
 //! Exit codes (sysexits) and the one failure type every step returns.
 
 // 0 done; 64 usage; 65 invalid name or payload; 66 no such slot; 69 s6-svscan
-// not running; 70 internal; 73 slot exists; 77 not authorized or not root;
-// 78 the tree is not as the helper left it (nothing changed).
+// not running; 70 internal; 73 slot exists; 75 s6-svscan's service limit
+// would be exceeded (nothing changed); 77 not authorized or not root; 78 the
+// tree is not as the helper left it (nothing changed).
 pub const OK: u8 = 0;
 pub const USAGE: u8 = 64;
 pub const DATA: u8 = 65;
@@ -10,6 +11,7 @@ pub const NO_SUCH_SLOT: u8 = 66;
 pub const NOT_RUNNING: u8 = 69;
 pub const INTERNAL: u8 = 70;
 pub const EXISTS: u8 = 73;
+pub const LIMIT: u8 = 75;
 pub const NOT_AUTHORIZED: u8 = 77;
 pub const UNSAFE: u8 = 78;
 

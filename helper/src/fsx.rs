@@ -127,22 +127,26 @@ pub fn remove_tree<P: ?Sized + NixPath>(parent: impl AsFd, name: &P, depth: u32)
     }
     // Names first, removal second: unlinking while reading a directory
     // stream may skip entries.
-    let copy = dir.try_clone().map_err(|e| Failure::new(crate::exit::INTERNAL, format!("dup: {e}")))?;
-    let listing = nix::dir::Dir::from_fd(copy);
-    let mut names = Vec::new();
-    for entry in listing.map_err(|e| internal("readdir", e))?.into_iter() {
-        let entry = entry.map_err(|e| internal("readdir", e))?;
-        if ![c".", c".."].contains(&entry.file_name()) {
-            names.push(entry.file_name().to_owned());
-        }
-    }
-    for entry in &names {
+    for entry in &names(&dir)? {
         match probe(&dir, entry.as_c_str())? {
             Some(st) if is_type(&st, SFlag::S_IFDIR) => remove_tree(&dir, entry.as_c_str(), depth + 1)?,
             _ => remove(&dir, entry.as_c_str(), UnlinkatFlags::NoRemoveDir)?,
         }
     }
     remove(parent, name, UnlinkatFlags::RemoveDir)
+}
+
+/// The names in a directory, but `.` and `..`.
+pub fn names(dir: &OwnedFd) -> Result<Vec<std::ffi::CString>, Failure> {
+    let copy = dir.try_clone().map_err(|e| Failure::new(crate::exit::INTERNAL, format!("dup: {e}")))?;
+    let mut names = Vec::new();
+    for entry in nix::dir::Dir::from_fd(copy).map_err(|e| internal("readdir", e))?.into_iter() {
+        let entry = entry.map_err(|e| internal("readdir", e))?;
+        if ![c".", c".."].contains(&entry.file_name()) {
+            names.push(entry.file_name().to_owned());
+        }
+    }
+    Ok(names)
 }
 
 /// Opens (creating it if needed) a file that only root can open: regular,

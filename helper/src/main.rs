@@ -3,9 +3,11 @@
 
 use hermes_s6_helper::audit::{self, Outcome};
 use hermes_s6_helper::exit::{self, Failure};
+use hermes_s6_helper::process::{self, Caller};
 use hermes_s6_helper::request::{self, Op, Request};
 use hermes_s6_helper::slot::{self, Delivery, Scan};
-use hermes_s6_helper::{config, payload, process};
+use hermes_s6_helper::{config, payload};
+use std::ffi::OsString;
 
 fn main() {
     // A panic must neither unwind through half-done work nor print a backtrace.
@@ -13,20 +15,19 @@ fn main() {
         exit::say("internal error");
         std::process::exit(i32::from(exit::INTERNAL));
     }));
-    process::sanitize();
-    let caller_uid = nix::unistd::getuid().as_raw();
+    let caller = process::sanitize();
     let argv: Vec<_> = std::env::args_os().collect();
     let (mut request, mut failed) = (None, 0);
-    let code = run(&argv, caller_uid, &mut request, &mut failed).unwrap_or_else(|failure| {
+    let code = run(&argv, &caller, &mut request, &mut failed).unwrap_or_else(|failure| {
         exit::say(&failure.reason);
         failure.code
     });
-    audit::log(caller_uid, request.as_ref(), Outcome::Done { failed, code });
+    audit::log(&caller, request.as_ref(), Outcome::Done { failed, code });
     std::process::exit(i32::from(code));
 }
 
-fn run(argv: &[std::ffi::OsString], uid: u32, parsed: &mut Option<Request>, failed: &mut usize) -> Result<u8, Failure> {
-    let hermes = process::authorize()?;
+fn run(argv: &[OsString], caller: &Caller, parsed: &mut Option<Request>, failed: &mut usize) -> Result<u8, Failure> {
+    let hermes = process::authorize(caller)?;
     process::lift_cpu_limit()?;
     process::drop_privileges(hermes)?;
     let request = parsed.insert(request::parse(argv)?);
@@ -47,11 +48,14 @@ fn run(argv: &[std::ffi::OsString], uid: u32, parsed: &mut Option<Request>, fail
     let scan = Scan::open().map_err(with_op)?;
     // Recorded before the first change: whatever kills the helper from here
     // on, the trail shows what it was asked to do.
-    audit::log(uid, Some(request), Outcome::Begun);
+    audit::log(caller, Some(request), Outcome::Begun);
     if request.op == Op::Rescan {
         return scan.svscan(b"a").map(|()| exit::OK).map_err(with_op);
     }
     let _one_helper_at_a_time = scan.lock().map_err(with_op)?;
+    if request.op == Op::Register {
+        scan.check_room(&request.profiles).map_err(with_op)?;
+    }
     let (mut first_failure, mut needs_scan) = (None, false);
     for profile in &request.profiles {
         let outcome = match request.op {
@@ -83,5 +87,6 @@ fn print_version() {
     let text =
         format!("hermes-s6-helper {version}\nscan dir: {SCAN_DIR}\ns6 programs: {COMMAND_DIR}\nuser: {HERMES_USER}\n");
     let text = format!("{text}group: {HERMES_GROUP}\nHERMES_HOME: {HERMES_HOME}\ngateway command: {GATEWAY_COMMAND}\n");
+    let text = format!("{text}service limit: {SERVICE_LIMIT} (unless s6-svscan runs with -C or -c)\n");
     let _ = nix::unistd::write(std::io::stdout(), text.as_bytes());
 }

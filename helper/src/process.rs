@@ -9,8 +9,33 @@ use nix::sys::stat::{fstat, Mode, SFlag};
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, getgid, getgroups, getuid, Gid, Uid};
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 
-/// Runs first, before anything reads the environment, fds or limits.
-pub fn sanitize() {
+/// Who asked, and how the request came: `setuid` (the real ids of the
+/// process that ran the setuid helper), `socket` (root runs the helper for
+/// s6-sudod: the ids of the socket's peer), or `root` (root itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    pub via: &'static str,
+}
+
+/// Only root can make the real uid 0, so only then are s6-ipcserverd's
+/// IPCREMOTEEUID and IPCREMOTEEGID (the peer credentials of the socket,
+/// which s6-sudod passes on) believed: in a setuid start they are the
+/// caller's own words and mean nothing.
+fn caller() -> Caller {
+    let (uid, gid) = (getuid().as_raw(), getgid().as_raw());
+    let remote = |name: &str| std::env::var(name).ok()?.parse().ok();
+    match (uid, remote("IPCREMOTEEUID"), remote("IPCREMOTEEGID")) {
+        (0, Some(uid), Some(gid)) => Caller { uid, gid, via: "socket" },
+        (0, ..) => Caller { uid, gid, via: "root" },
+        _ => Caller { uid, gid, via: "setuid" },
+    }
+}
+
+/// Runs first, before anything reads the environment, fds or limits; of the
+/// environment, keeps only who the caller is.
+pub fn sanitize() -> Caller {
     // fds 0-2 must be open, or a file the helper opens could become "stderr":
     // opening /dev/null takes the lowest free number, so, in order, each
     // closed one lands on its own slot. And none may be a socket: every write
@@ -39,6 +64,7 @@ pub fn sanitize() {
     // real uid until `drop_privileges`, and a stop from the terminal must not
     // freeze the helper half way through a slot.
     let _ = nix::sys::signal::SigSet::all().thread_block();
+    let caller = caller();
     // The helper executes nothing, but libc and std still consult a few
     // variables; none may come from the caller. `remove_var` is sound here
     // because no other thread exists; edition 2024 makes every caller assert
@@ -64,6 +90,7 @@ pub fn sanitize() {
     // Every object is created with an explicit final mode.
     nix::sys::stat::umask(Mode::empty());
     let _ = nix::unistd::chdir("/");
+    caller
 }
 
 /// A hard CPU time limit survives exec: the kernel would SIGKILL the helper
@@ -77,7 +104,8 @@ pub fn lift_cpu_limit() -> Result<(), Failure> {
 
 /// Refuses unless the helper is effectively root and the caller is root or
 /// in the hermes group, resolved by name now (the image may remap its gid).
-pub fn authorize() -> Result<Gid, Failure> {
+/// A socket's peer is known by its uid and gid alone.
+pub fn authorize(caller: &Caller) -> Result<Gid, Failure> {
     if !nix::unistd::geteuid().is_root() {
         let cause = match nix::sys::prctl::get_no_new_privs() {
             Ok(true) => "no_new_privs is set, so the setuid bit was ignored (allowPrivilegeEscalation: false?)",
@@ -94,11 +122,14 @@ pub fn authorize() -> Result<Gid, Failure> {
         .and_then(|fields| fields[2].parse().ok())
         .map(Gid::from_raw)
         .ok_or_else(|| Failure::new(NOT_AUTHORIZED, format!("group {HERMES_GROUP} does not exist")))?;
-    let caller_groups = getgroups().map_err(|e| crate::exit::internal("getgroups", e))?;
-    if getuid().is_root() || getgid() == hermes || caller_groups.contains(&hermes) {
+    let supplementary = match caller.via {
+        "socket" => Vec::new(),
+        _ => getgroups().map_err(|e| crate::exit::internal("getgroups", e))?,
+    };
+    if caller.uid == 0 || caller.gid == hermes.as_raw() || supplementary.contains(&hermes) {
         return Ok(hermes);
     }
-    Err(Failure::new(NOT_AUTHORIZED, format!("uid {} is not in group {HERMES_GROUP}", getuid())))
+    Err(Failure::new(NOT_AUTHORIZED, format!("uid {} is not in group {HERMES_GROUP}", caller.uid)))
 }
 
 /// Becomes root in every uid and gid (so the caller can no longer signal or

@@ -1,13 +1,13 @@
 //! The operations on `gateway-<profile>` slots (design §4, §5), each reaching
 //! the scan directory only through the descriptor `Scan::open` verified.
 
-use crate::config::{COMMAND_DIR, GATEWAY_COMMAND, HERMES_HOME, HERMES_USER, SCAN_DIR};
-use crate::exit::{internal, unsafe_state, Failure, EXISTS, INTERNAL, NOT_RUNNING, NO_SUCH_SLOT};
+use crate::config::{COMMAND_DIR, GATEWAY_COMMAND, HERMES_HOME, HERMES_USER, INIT_CMDLINE, SCAN_DIR, SERVICE_LIMIT};
+use crate::exit::{internal, unsafe_state, Failure, EXISTS, INTERNAL, LIMIT, NOT_RUNNING, NO_SUCH_SLOT};
 use crate::fsx::{self, is_type};
 use crate::payload::Var;
 use crate::request::{Op, Profile};
 use nix::errno::Errno;
-use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags};
+use nix::fcntl::{renameat2, AtFlags, Flock, FlockArg, RenameFlags};
 use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{Gid, UnlinkatFlags};
 use std::os::fd::OwnedFd;
@@ -61,6 +61,54 @@ impl Scan {
     pub fn lock(&self) -> Result<Flock<OwnedFd>, Failure> {
         let fd = fsx::open_private(&self.dir, ".hermes-s6-helper.lock")?;
         Flock::lock(fd, FlockArg::LockExclusive).map_err(|(_, e)| internal("lock", e))
+    }
+}
+
+/// s6-svscan's limit and how it counts: PID 1's `-C n` (s6 >= 2.13: each
+/// logger is a service of its own) or `-c n` (s6 2.11: a service with its
+/// logger counts once), else the compiled-in default, counted as `-C`.
+fn service_limit() -> (usize, bool, &'static str) {
+    let cmdline = std::fs::read(INIT_CMDLINE).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    if args.first().is_some_and(|init| init.ends_with(b"s6-svscan")) {
+        for (i, arg) in args.iter().enumerate().skip(1).take_while(|(_, a)| a.starts_with(b"-") && **a != b"--") {
+            let value = if arg.len() > 2 { Some(&arg[2..]) } else { args.get(i + 1).copied() };
+            let limit = value.and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+            match (arg.get(..2), limit) {
+                (Some(b"-C"), Some(limit)) => return (limit, false, "s6-svscan -C"),
+                (Some(b"-c"), Some(limit)) => return (limit, true, "s6-svscan -c"),
+                _ => {}
+            }
+        }
+    }
+    (SERVICE_LIMIT, false, "s6's default")
+}
+
+impl Scan {
+    /// Refuses (75) to register slots that would take the scan directory
+    /// past s6-svscan's service limit: past it, s6 2.15 aborts whole scans,
+    /// and entries such a scan saw, of any service, may stay unsupervised.
+    /// Counted as s6-svscan counts: every directory not starting with a dot,
+    /// and (with `-C`) its `log/`; a new slot is a service and its logger.
+    pub fn check_room(&self, profiles: &[Profile]) -> Result<(), Failure> {
+        let (limit, per_dir, source) = service_limit();
+        let is_dir = |name: &std::ffi::CStr| {
+            nix::sys::stat::fstatat(&self.dir, name, AtFlags::empty()).is_ok_and(|st| is_type(&st, SFlag::S_IFDIR))
+        };
+        let mut used = 0;
+        for name in fsx::names(&self.dir)?.iter().filter(|n| !n.to_bytes().starts_with(b".")) {
+            let log = std::ffi::CString::new([name.to_bytes(), b"/log"].concat()).unwrap_or_default();
+            used += usize::from(is_dir(name)) + usize::from(!per_dir && is_dir(name) && is_dir(&log));
+        }
+        let new =
+            profiles.iter().filter(|p| fsx::probe(&self.dir, p.service().as_str()).ok().flatten().is_none()).count();
+        let needed = if per_dir { new } else { 2 * new };
+        if used + needed <= limit {
+            return Ok(());
+        }
+        let why = format!("s6-svscan supervises at most {limit} services here ({source}), {used} are in use");
+        let fix = "unregister gateways no longer needed, or run s6-svscan with a higher -C";
+        Err(Failure::new(LIMIT, format!("{why} and {new} new slot(s) need {needed}: {fix}; nothing changed")))
     }
 }
 

@@ -40,7 +40,7 @@ fn a_change_is_recorded_before_and_after_and_a_refusal_once() {
             let facility = record[1..record.find('>').unwrap()].parse::<u32>().unwrap() >> 3;
             assert_eq!(facility, 10, "LOG_AUTHPRIV: {record}");
             assert!(record.contains("hermes-s6-helper["), "{record}");
-            let expected = format!("caller_uid=10000 {expected}");
+            let expected = format!("caller_uid=10000 via=setuid {expected}");
             assert!(record.ends_with(&expected), "{record:?} should end with {expected:?}");
         }
         seen = records.len();
@@ -48,8 +48,8 @@ fn a_change_is_recorded_before_and_after_and_a_refusal_once() {
     let root = helper(&c, User::Root, &["stop", "alpha"]);
     assert_eq!(root.code, Some(0));
     c.wait_for(WAIT, "root's records", || c.syslog_records().len() == seen + 2);
-    assert!(c.syslog_records()[seen].ends_with("caller_uid=0 op=stop profiles=alpha result=begun"));
-    assert!(c.syslog_records()[seen + 1].ends_with("caller_uid=0 op=stop profiles=alpha result=ok"));
+    assert!(c.syslog_records()[seen].ends_with("caller_uid=0 via=root op=stop profiles=alpha result=begun"));
+    assert!(c.syslog_records()[seen + 1].ends_with("caller_uid=0 via=root op=stop profiles=alpha result=ok"));
 }
 
 #[test]

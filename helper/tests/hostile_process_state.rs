@@ -41,7 +41,10 @@ fn stop_under_cpu_limit(c: &Container, limits: &str) {
     c.wait_for(WAIT, "both records", || c.syslog_records().len() >= before + 2);
     assert_eq!(
         records_since(c, before),
-        ["caller_uid=10000 op=stop profiles=alpha result=begun", "caller_uid=10000 op=stop profiles=alpha result=ok"]
+        [
+            "caller_uid=10000 via=setuid op=stop profiles=alpha result=begun",
+            "caller_uid=10000 via=setuid op=stop profiles=alpha result=ok"
+        ]
     );
 }
 
@@ -92,7 +95,7 @@ fn a_hard_cpu_limit_that_cannot_be_lifted_is_refused_before_anything_changes() {
         .output();
     assert_refused(&c, &before, &out, 77, "cannot lift the caller's hard CPU time limit");
     c.wait_for(WAIT, "the refusal's record", || c.syslog_records().len() > records);
-    assert_eq!(records_since(&c, records), ["caller_uid=10000 op=- profiles=- result=refused exit=77"]);
+    assert_eq!(records_since(&c, records), ["caller_uid=10000 via=setuid op=- profiles=- result=refused exit=77"]);
 }
 
 /// Runs the helper with fds 0, 1 and 2 all a datagram socket connected to
@@ -129,10 +132,10 @@ fn output_descriptors_that_are_sockets_forge_no_syslog_record() {
     assert_eq!(
         records_since(&c, records),
         [
-            "caller_uid=10000 op=- profiles=- result=refused exit=65",
-            "caller_uid=10000 op=--version profiles=- result=ok",
-            "caller_uid=10000 op=start profiles=nosuch result=begun",
-            "caller_uid=10000 op=start profiles=nosuch result=failed exit=66 failed_profiles=1",
+            "caller_uid=10000 via=setuid op=- profiles=- result=refused exit=65",
+            "caller_uid=10000 via=setuid op=--version profiles=- result=ok",
+            "caller_uid=10000 via=setuid op=start profiles=nosuch result=begun",
+            "caller_uid=10000 via=setuid op=start profiles=nosuch result=failed exit=66 failed_profiles=1",
         ],
         "only the helper's own audit records reach syslog"
     );
