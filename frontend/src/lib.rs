@@ -25,7 +25,8 @@
 //! 4. `helper` (the setuid helper's client), `fifo_control` (no-setuid
 //!    control), [`status`];
 //! 5. [`manager`] and its backends;
-//! 6. [`reconcile`], then [`doctor`];
+//! 6. [`reconcile`], then [`doctor`], and [`info`] (what this installation
+//!    is, and the profiles with a slot);
 //! 7. [`cli`].
 //!
 //! Start with [`Config::from_env`], pick a backend with
@@ -48,6 +49,8 @@ pub(crate) mod fifo_control;
 pub(crate) mod helper;
 #[cfg(unix)]
 pub(crate) mod hermes_identity;
+#[cfg(unix)]
+pub mod info;
 pub mod manager;
 #[cfg(unix)]
 pub(crate) mod nofollow;
@@ -70,6 +73,6 @@ pub use extra_env::ExtraEnv;
 #[cfg(unix)]
 pub use manager::s6::S6Manager;
 pub use manager::{ServiceManager, detect_service_manager, service_manager};
-pub use outcome::{ProfileOutcome, ProfileOutcomes};
+pub use outcome::{ControlReport, ControlResult, ProfileOutcome, ProfileOutcomes};
 pub use profile::{InvalidProfileName, ProfileName};
 pub use vocabulary::{HelperOp, Intent, ServiceManagerKind};

@@ -123,23 +123,34 @@ fn start_registers_a_real_profile_down_then_starts_it() {
     let s = wait_up(&c, "gateway-beta");
     assert!(s.wanted_up && s.normally_up);
     let calls: Vec<String> = helper_calls(&c)[before..].to_vec();
-    let ops: Vec<&str> = calls.iter().map(|r| r.split(' ').nth(1).unwrap()).collect();
+    let ops: Vec<&str> = calls
+        .iter()
+        .map(|r| r.split(' ').find(|f| f.starts_with("op=")).unwrap())
+        .collect();
     assert_eq!(ops, ["op=register", "op=start", "op=rescan"], "{calls:#?}");
     assert!(calls.iter().all(|r| r.contains("result=ok")), "{calls:#?}");
     assert!(calls[0].contains("profiles=beta "), "{calls:#?}");
     assert_eq!(state(&c, "beta")["desired_state"], "running");
 
-    // Restart of a real profile without a slot registers and starts it too.
-    ok(&c, &["gateway", "restart", "-p", "gamma"]);
-    wait_up(&c, "gateway-gamma");
-
-    // Stop of one without a slot only records the intent.
+    // Restart and stop of a real profile without a slot are errors, as
+    // upstream has them (#112300): nothing is registered or recorded.
     let before = helper_calls(&c).len();
-    let out = ok(&c, &["gateway", "stop", "-p", "delta"]);
-    assert_eq!(out.stdout, "delta: stopped\n");
+    for (op, profile) in [("restart", "gamma"), ("stop", "delta")] {
+        let out = hs6(&c, &["gateway", op, "-p", profile]);
+        out.assert_code(66);
+        assert_eq!(
+            out.stderr,
+            format!(
+                "hermes-s6: no such gateway '{profile}': register it with `hermes profile create {profile}` first, or pass an existing profile name via `-p <name>`\n"
+            )
+        );
+        assert!(
+            !c.host_path(&format!("/run/service/gateway-{profile}"))
+                .exists()
+        );
+        assert_eq!(state(&c, profile), Value::Null, "{op}: no intent recorded");
+    }
     assert_eq!(helper_calls(&c).len(), before, "no helper call");
-    assert!(!c.host_path("/run/service/gateway-delta").exists());
-    assert_eq!(state(&c, "delta")["desired_state"], "stopped");
     assert_root_owns_the_tree(&c);
 }
 
@@ -377,6 +388,7 @@ fn a_profile_home_acts_on_its_own_and_other_profiles_dirs() {
     assert_eq!(state(&c, "default")["desired_state"], "running");
     assert!(!on_volume(&c, "/opt/data/profiles/x/profiles").exists());
     // -p y: the sibling profile.
+    run(&["profile", "register", "y", "--down"]);
     assert_eq!(run(&["gateway", "stop", "-p", "y"]).stdout, "y: stopped\n");
     assert_eq!(state(&c, "y")["desired_state"], "stopped");
     assert!(!on_volume(&c, "/opt/data/profiles/x/profiles/y").exists());

@@ -278,7 +278,7 @@ fn reconciles_the_reported_volume_idempotently_and_across_restarts() {
     let records = helper_calls(&c)[calls..].to_vec();
     let ops: Vec<&str> = records
         .iter()
-        .map(|r| r.split(' ').nth(1).unwrap())
+        .map(|r| r.split(' ').find(|f| f.starts_with("op=")).unwrap())
         .collect();
     assert_eq!(
         ops,
@@ -499,7 +499,7 @@ fn reconciles_1000_profiles() {
     let records = helper_calls(&c)[calls..].to_vec();
     let ops: Vec<&str> = records
         .iter()
-        .map(|r| r.split(' ').nth(1).unwrap())
+        .map(|r| r.split(' ').find(|f| f.starts_with("op=")).unwrap())
         .collect();
     assert_eq!(ops, ["op=register", "op=start"], "{records:#?}");
     assert!(

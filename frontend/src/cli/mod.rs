@@ -3,19 +3,25 @@
 //! the operation, prints results and maps errors to exit codes.
 //!
 //! ```text
-//! hermes-s6 gateway start|stop|restart [-p <profile> | --all]
+//! hermes-s6 gateway start|stop|restart [-p <profile> | --all] [--json]
 //! hermes-s6 gateway status [-p <profile> | --all] [--json | --watch]
-//! hermes-s6 profile register <profile> [--down]
-//! hermes-s6 profile unregister <profile>
+//! hermes-s6 profile register <profile> [--down] [--json]
+//! hermes-s6 profile unregister <profile> [--json]
+//! hermes-s6 profile list [--json]
 //! hermes-s6 reconcile [--dry-run] [--json] [--container-command <words>]
 //! hermes-s6 doctor [--json]
+//! hermes-s6 info [--json]
 //! ```
+//!
+//! `--json` prints one document whose schema `SCHEMA.md` describes; a
+//! control command's document carries its exit status too.
 //!
 //! Without `-p` or `--all`, commands act on the profile `HERMES_HOME`
 //! selects: `default`, or `<name>` when it points at `…/profiles/<name>`.
 
 mod doctor;
 mod generate;
+mod info;
 mod reconcile;
 mod render;
 
@@ -29,6 +35,7 @@ use crate::config::Config;
 use crate::error::{Error, exit};
 use crate::extra_env::{ExtraEnv, MAX_PAYLOAD};
 use crate::manager::{ServiceManager, detect_service_manager, service_manager};
+use crate::outcome::{ControlReport, ControlResult};
 use crate::profile::ProfileName;
 use crate::status::{GatewayStatus, StatusReport};
 use crate::vocabulary::ServiceManagerKind;
@@ -44,12 +51,14 @@ const LONG_ABOUT: &str = "Control and inspect Hermes profile gateways supervised
 
 In the Hermes container every profile's messaging gateway is the s6 service /run/service/gateway-<profile>. hermes-s6 reads their state directly and asks the setuid helper hermes-s6-helper for every change (or, in no-setuid mode, writes s6 control commands into the control FIFOs the boot granted to group hermes).
 
-  hermes-s6 gateway start|stop|restart [-p <profile> | --all]
+  hermes-s6 gateway start|stop|restart [-p <profile> | --all] [--json]
   hermes-s6 gateway status [-p <profile> | --all] [--json | --watch]
-  hermes-s6 profile register <profile> [--down]
-  hermes-s6 profile unregister <profile>
+  hermes-s6 profile register <profile> [--down] [--json]
+  hermes-s6 profile unregister <profile> [--json]
+  hermes-s6 profile list [--json]
   hermes-s6 reconcile [--dry-run] [--json]
   hermes-s6 doctor [--json]
+  hermes-s6 info [--json]
 
 Without -p or --all, commands act on the profile HERMES_HOME selects: default, or <name> when it points at .../profiles/<name>.";
 
@@ -108,16 +117,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the service manager, the control mode, whether gateways can be
+    /// registered now, versions and the scan directory's use
+    Info {
+        /// Print a JSON document (schema hermes-s6.info/1)
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
-    /// Start gateways (and keep them running across container restarts)
-    Start(Target),
+    /// Start gateways (and keep them running across container restarts); a
+    /// real profile without a slot gets one
+    Start(ControlArgs),
     /// Stop gateways (and keep them stopped across container restarts)
-    Stop(Target),
+    Stop(ControlArgs),
     /// Restart running gateways; start stopped ones
-    Restart(Target),
+    Restart(ControlArgs),
     /// Show gateway status: a table on a terminal, key=value lines otherwise
     Status {
         #[command(flatten)]
@@ -140,9 +157,33 @@ pub enum ProfileCommand {
         /// Register it stopped
         #[arg(long)]
         down: bool,
+        /// Print a JSON document (schema hermes-s6.control/1)
+        #[arg(long)]
+        json: bool,
     },
     /// Stop a profile's gateway and remove its registration
-    Unregister { profile: String },
+    Unregister {
+        profile: String,
+        /// Print a JSON document (schema hermes-s6.control/1)
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the profiles that have a gateway slot, one per line
+    List {
+        /// Print a JSON document (schema hermes-s6.profiles/1)
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The targets of `gateway start|stop|restart`, and the output wanted.
+#[derive(Debug, Clone, Args)]
+pub struct ControlArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Print a JSON document (schema hermes-s6.control/1)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -239,12 +280,10 @@ fn dispatch(
 ) -> Result<u8, Error> {
     match command {
         Command::Gateway { action } => match action {
-            GatewayCommand::Start(target) => {
-                lifecycle(Lifecycle::Start, &target, context, out, err)
-            }
-            GatewayCommand::Stop(target) => lifecycle(Lifecycle::Stop, &target, context, out, err),
-            GatewayCommand::Restart(target) => {
-                lifecycle(Lifecycle::Restart, &target, context, out, err)
+            GatewayCommand::Start(args) => lifecycle(Lifecycle::Start, &args, context, out, err),
+            GatewayCommand::Stop(args) => lifecycle(Lifecycle::Stop, &args, context, out, err),
+            GatewayCommand::Restart(args) => {
+                lifecycle(Lifecycle::Restart, &args, context, out, err)
             }
             GatewayCommand::Status {
                 target,
@@ -258,26 +297,15 @@ fn dispatch(
             } => watch(&target, context, out, err),
         },
         Command::Profile { action } => match action {
-            ProfileCommand::Register { profile, down } => {
-                let profile = ProfileName::new(&profile)?;
-                let env = (context.read_env_payload)()?;
-                context
-                    .manager()
-                    .register_profile_gateway(&profile, &env, !down)?;
-                let how = if down {
-                    "registered (down)"
-                } else {
-                    "registered and started"
-                };
-                let _ = writeln!(out, "{profile}: {how}");
-                Ok(exit::OK)
+            ProfileCommand::Register {
+                profile,
+                down,
+                json,
+            } => register(&profile, down, json, context, out, err),
+            ProfileCommand::Unregister { profile, json } => {
+                unregister(&profile, json, context, out, err)
             }
-            ProfileCommand::Unregister { profile } => {
-                let profile = ProfileName::new(&profile)?;
-                context.manager().unregister_profile_gateway(&profile)?;
-                let _ = writeln!(out, "{profile}: unregistered");
-                Ok(exit::OK)
-            }
+            ProfileCommand::List { json } => info::list(context, json, out),
         },
         Command::Reconcile {
             dry_run,
@@ -292,6 +320,7 @@ fn dispatch(
             err,
         ),
         Command::Doctor { json } => doctor::run(context, json, out),
+        Command::Info { json } => info::run(context, json, out),
     }
 }
 
@@ -303,6 +332,14 @@ enum Lifecycle {
 }
 
 impl Lifecycle {
+    fn action(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+        }
+    }
+
     fn done(self) -> &'static str {
         match self {
             Self::Start => "started",
@@ -326,25 +363,51 @@ fn targets(
     }
 }
 
+/// Prints a control document and the failures' messages on stderr; the
+/// document's exit code is the command's.
+fn write_control(report: &ControlReport, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let _ = serde_json::to_writer_pretty(&mut *out, report);
+    let _ = writeln!(out);
+    for result in report.results.iter().filter(|r| r.exit_code != exit::OK) {
+        let _ = writeln!(err, "hermes-s6: {}: {}", result.profile, result.message);
+    }
+    report.exit_code
+}
+
 fn lifecycle(
     op: Lifecycle,
-    target: &Target,
+    args: &ControlArgs,
     context: &Context,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, Error> {
     let manager = context.manager();
-    let profiles = targets(target, context, manager.as_ref())?;
-    if profiles.is_empty() {
+    let profiles = match targets(&args.target, context, manager.as_ref()) {
+        Ok(profiles) => profiles,
+        Err(e) if args.json => return Ok(whole_failure(op.action(), &[], &e, out, err)),
+        Err(e) => return Err(e),
+    };
+    if profiles.is_empty() && !args.json {
         let _ = writeln!(out, "no gateways are registered");
         return Ok(exit::OK);
     }
     let outcomes = match op {
-        Lifecycle::Start => manager.start(&profiles)?,
-        Lifecycle::Stop => manager.stop(&profiles)?,
-        Lifecycle::Restart => manager.restart(&profiles)?,
+        Lifecycle::Start => manager.start(&profiles),
+        Lifecycle::Stop => manager.stop(&profiles),
+        Lifecycle::Restart => manager.restart(&profiles),
     };
-    if !target.all {
+    let outcomes = match outcomes {
+        Ok(outcomes) => outcomes,
+        Err(e) if args.json => {
+            return Ok(whole_failure(op.action(), &profiles, &e, out, err));
+        }
+        Err(e) => return Err(e),
+    };
+    if args.json {
+        let report = ControlReport::of_outcomes(op.action(), &outcomes, op.done());
+        return Ok(write_control(&report, out, err));
+    }
+    if !args.target.all {
         // One profile: its error is the command's error.
         if let Some((profile, result)) = outcomes.into_iter().next() {
             result?;
@@ -367,6 +430,103 @@ fn lifecycle(
         }
     }
     Ok(code)
+}
+
+/// A control command that failed as a whole, as a document: every profile
+/// it named failed with `error`.
+fn whole_failure(
+    action: &'static str,
+    profiles: &[ProfileName],
+    error: &Error,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let report = ControlReport::failed(action, profiles, error);
+    if report.results.is_empty() {
+        let _ = writeln!(err, "hermes-s6: {error}");
+    }
+    write_control(&report, out, err)
+}
+
+/// `profile register`: the environment payload is read, then the library
+/// registers (and starts, unless `down`) and rescans.
+fn register(
+    profile: &str,
+    down: bool,
+    json: bool,
+    context: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Error> {
+    let how = if down {
+        "registered (down)"
+    } else {
+        "registered and started"
+    };
+    let result = ProfileName::new(profile)
+        .map_err(Error::from)
+        .and_then(|profile| {
+            let env = (context.read_env_payload)()?;
+            context
+                .manager()
+                .register_profile_gateway(&profile, &env, !down)?;
+            Ok(profile)
+        });
+    one_profile_result("register", profile, result, how, json, out, err)
+}
+
+fn unregister(
+    profile: &str,
+    json: bool,
+    context: &Context,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Error> {
+    let result = ProfileName::new(profile)
+        .map_err(Error::from)
+        .and_then(|profile| {
+            context
+                .manager()
+                .unregister_profile_gateway(&profile)
+                .map(|()| profile)
+        });
+    one_profile_result(
+        "unregister",
+        profile,
+        result,
+        "unregistered",
+        json,
+        out,
+        err,
+    )
+}
+
+/// The output of a one-profile control command: `<profile>: <done>`, or
+/// its document with `--json`.
+fn one_profile_result(
+    action: &'static str,
+    asked: &str,
+    result: Result<ProfileName, Error>,
+    done: &str,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, Error> {
+    match (result, json) {
+        (Ok(profile), false) => {
+            let _ = writeln!(out, "{profile}: {done}");
+            Ok(exit::OK)
+        }
+        (Err(e), false) => Err(e),
+        (Ok(profile), true) => {
+            let report = ControlReport::new(action, vec![ControlResult::done(&profile, done)]);
+            Ok(write_control(&report, out, err))
+        }
+        (Err(e), true) => {
+            let profiles: Vec<ProfileName> = ProfileName::new(asked).into_iter().collect();
+            Ok(whole_failure(action, &profiles, &e, out, err))
+        }
+    }
 }
 
 /// What `gateway status` shows: the library's answer for the targets.

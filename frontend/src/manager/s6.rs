@@ -41,10 +41,23 @@ pub struct S6Manager {
 struct Triage {
     /// Have a slot.
     registered: Vec<ProfileName>,
-    /// Real profiles without a slot: start and restart register them.
+    /// Real profiles without a slot: start registers them; stop and
+    /// restart refuse them, as upstream does (#112300).
     without_slot: Vec<ProfileName>,
     /// Settled already (typos, refusals), in no particular order.
     settled: Vec<(ProfileName, Result<(), Error>)>,
+}
+
+impl Triage {
+    /// Profiles without a slot fail: no such gateway.
+    fn refuse_missing(&mut self) {
+        for profile in std::mem::take(&mut self.without_slot) {
+            let error = Error::GatewayNotRegistered {
+                profile: profile.clone(),
+            };
+            self.settled.push((profile, Err(error)));
+        }
+    }
 }
 
 impl S6Manager {
@@ -148,14 +161,17 @@ impl S6Manager {
         supervise::is_up(&self.config.slot_dir(profile)).unwrap_or(false)
     }
 
-    /// Start, or restart when `restart`: registers real profiles that lack
-    /// a slot (they come up down), records `running`, then one helper call
-    /// per operation, then one rescan when anything was registered.
+    /// Start, or restart when `restart`: start registers real profiles that
+    /// lack a slot (they come up down), records `running`, then one helper
+    /// call per operation, then one rescan when anything was registered.
     fn bring_up(&self, profiles: &[ProfileName], restart: bool) -> Result<ProfileOutcomes, Error> {
         if self.control_mode() == ControlMode::NoSetuid {
             return Ok(self.bring_up_directly(profiles, restart));
         }
         let mut plan = self.triage(profiles);
+        if restart {
+            plan.refuse_missing();
+        }
         let newly_registered = self.register_missing(&mut plan)?;
         let targets: Vec<ProfileName> = plan
             .registered
@@ -193,7 +209,10 @@ impl S6Manager {
     /// without a slot cannot get one before the next boot: its intent is
     /// recorded, and it is reported.
     fn bring_up_directly(&self, profiles: &[ProfileName], restart: bool) -> ProfileOutcomes {
-        let plan = self.triage(profiles);
+        let mut plan = self.triage(profiles);
+        if restart {
+            plan.refuse_missing();
+        }
         let mut settled = plan.settled;
         for (profile, recorded) in self.record_intent(&plan.without_slot, Intent::Running) {
             let error = recorded.err().unwrap_or_else(|| Error::NeedsNextBoot {
@@ -228,12 +247,11 @@ impl ServiceManager for S6Manager {
 
     /// Writes the planned-stop marker, records `stopped`, then wants the
     /// slots down (s6 keeps them down: the helper sets the `down` marker).
-    /// A real profile without a slot is stopped already; only its intent
-    /// is recorded.
+    /// A profile without a slot is an error, as upstream has it (#112300).
     fn stop(&self, profiles: &[ProfileName]) -> Result<ProfileOutcomes, Error> {
-        let plan = self.triage(profiles);
+        let mut plan = self.triage(profiles);
+        plan.refuse_missing();
         let mut settled = plan.settled;
-        settled.extend(self.record_intent(&plan.without_slot, Intent::Stopped));
         for profile in &plan.registered {
             self.write_planned_stop_marker(profile);
         }
@@ -461,18 +479,31 @@ mod tests {
     }
 
     #[test]
-    fn stopping_a_real_profile_without_slot_records_intent_only() {
+    fn stop_and_restart_of_a_real_profile_without_slot_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let m = manager(dir.path());
         let home = m.config.profile_home(&p("work"));
         std::fs::create_dir_all(&home).unwrap();
         std::fs::write(home.join("SOUL.md"), "").unwrap();
-        let outcomes = m.stop(&[p("work")]).unwrap();
-        assert!(outcomes[0].1.is_ok());
-        let state = crate::state::read_state_summary(&m.config.state_file(&p("work")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(state.desired_state.as_deref(), Some("stopped"));
+        // The helper does not exist: running it would fail otherwise.
+        for outcomes in [m.stop(&[p("work")]), m.restart(&[p("work")])] {
+            let outcomes = outcomes.unwrap();
+            assert!(matches!(
+                outcomes[0].1,
+                Err(Error::GatewayNotRegistered { .. })
+            ));
+        }
+        let direct = m.clone().with_control_mode(ControlMode::NoSetuid);
+        for outcomes in [direct.stop(&[p("work")]), direct.restart(&[p("work")])] {
+            assert!(matches!(
+                outcomes.unwrap()[0].1,
+                Err(Error::GatewayNotRegistered { .. })
+            ));
+        }
+        assert!(
+            !m.config.state_file(&p("work")).exists(),
+            "no intent recorded"
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Reading s6's on-disk supervision state without s6's tools: the binary
 //! `supervise/status`, the `supervise/death_tally` records and the
 //! `supervise/lock` liveness check, each exactly as `s6-svstat` and
-//! `s6-svdt` interpret them.
+//! `s6-svdt` interpret them; and what the installation says about itself
+//! (`installation`: its version, the services it counts).
 
 pub mod death_tally;
+#[cfg(unix)]
+pub mod installation;
 pub mod status;
 #[cfg(unix)]
 pub mod supervise;
