@@ -115,7 +115,9 @@ pub struct Options {
     pub syslog: bool,
     /// Extra files in `/run/s6/container_environment` (name = variable,
     /// contents = value), as `docker run -e` produces. `PATH` is always
-    /// there; an entry named `PATH` replaces it.
+    /// there; an entry named `PATH` replaces it, and is PID 1's `PATH` too
+    /// (the image's `PATH`, which s6-overlay hands to PID 1 and records
+    /// there: see [`Options::path`]).
     pub container_env: Vec<(String, String)>,
     /// Mode of `/usr/libexec/hermes-s6-helper` (default `0o4750`). Tests of
     /// the helper's refusal to run without privilege may drop the setuid bit.
@@ -172,6 +174,19 @@ impl Options {
         } else {
             self.helper_mode
         }
+    }
+
+    /// The `PATH` of PID 1 and of the container environment: the
+    /// [`Options::container_env`] entry named `PATH`, else
+    /// [`crate::CONTAINER_PATH`]. A Hermes-like image's `PATH` names a
+    /// directory of the hermes-writable volume; the image's root scripts
+    /// must hold up with it (tests/emu/tests/hostile_volume.rs).
+    pub fn path(&self) -> &str {
+        self.container_env
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "PATH")
+            .map_or(CONTAINER_PATH, |(_, path)| path)
     }
 
     /// The container environment's files: [`Options::container_env`], plus
@@ -378,7 +393,7 @@ impl Container {
             .env("FRONTEND", &self.binaries.frontend)
             .env("STANDIN", &self.binaries.standin)
             .env("SYSLOG", if self.opts.syslog { "1" } else { "0" })
-            .env("CONTAINER_PATH", CONTAINER_PATH)
+            .env("CONTAINER_PATH", self.opts.path())
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(log)

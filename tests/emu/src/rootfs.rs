@@ -12,13 +12,9 @@ use crate::{CONTAINER_ENV_DIR, CONTAINER_PATH, INTRUDER_GID, INTRUDER_UID, Optio
 /// a non-zero number, run the arguments with an environment made of `PATH`
 /// and the files in `/run/s6/container_environment` (whole file contents,
 /// unclamped).
-const WITH_CONTENV: &str = r#"#!/bin/sh
-if [ "0${S6_KEEP_ENV-}" -eq 0 ] 2>/dev/null; then
-    exec /usr/bin/env -i ${PATH+"PATH=$PATH"} \
-        /usr/bin/s6-envdir -Lf -- /run/s6/container_environment "$@"
-fi
-exec "$@"
-"#;
+/// The same file is the engine test image's `/command/with-contenv`
+/// (docker/engine/build).
+const WITH_CONTENV: &str = include_str!("with-contenv");
 
 /// Directories of the root tmpfs, with their modes. Most are mount points.
 const ROOT_DIRS: &[(&str, u32)] = &[
@@ -69,9 +65,11 @@ pub const SHUTDOWND: &str = "s6-linux-init-shutdownd";
 const S6RC_LIVE: &str = "s6-rc:s6-rc-init:hermes-emu";
 
 /// `run` of a stand-in longrun: harmless, and it lasts.
+/// It runs as root with PID 1's `PATH`, which may be a Hermes-like image's
+/// (a directory of the volume on it): nothing is looked up by name.
 const STANDIN_RUN: &str = "#!/bin/sh\n\
     # Stand-in for one of s6-overlay's services: it only has to be there.\n\
-    exec sleep infinity\n";
+    exec /bin/sleep infinity\n";
 
 /// Every entry s6-overlay puts in `/run/service`, which a container always
 /// has: `.s6-svscan`, [`SHUTDOWND`] and the [`S6RC_SERVICES`] links.

@@ -285,3 +285,22 @@ fn gateway_logs_are_closed_to_users_outside_group_hermes() {
     );
     assert!(fs::metadata(c.host_path(&format!("{SCAN_DIR}/gateway-default"))).is_ok());
 }
+
+#[test]
+fn the_images_path_is_handed_to_pid_1_and_recorded_for_with_contenv() {
+    if skip_unless_root("the_images_path_is_handed_to_pid_1_and_recorded_for_with_contenv") {
+        return;
+    }
+    let path = "/command:/usr/local/bin:/usr/bin:/bin";
+    let c = Container::boot_with(Options {
+        container_env: vec![("PATH".into(), path.into())],
+        ..Options::default()
+    });
+    let environ = fs::read(format!("/proc/{}/environ", c.init_pid())).unwrap();
+    let pid1_path = environ
+        .split(|&b| b == 0)
+        .find_map(|var| var.strip_prefix(b"PATH="))
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    assert_eq!(pid1_path.as_deref(), Some(path));
+    assert_eq!(read(&c, "/run/s6/container_environment/PATH"), path);
+}
