@@ -91,8 +91,9 @@ def test_bad_names(mgr: S6ServiceManager, name: str) -> None:
     for method in (mgr.start, mgr.stop, mgr.restart, mgr.is_running):
         with pytest.raises(ValueError):
             method(name)
-    with pytest.raises(ValueError):
-        mgr.register_profile_gateway(name.removeprefix("gateway-") or "-")
+    if name.startswith("gateway-"):  # "main-hermes" is a valid profile name
+        with pytest.raises(ValueError):
+            mgr.register_profile_gateway(name.removeprefix("gateway-") or "-")
     assert mgr.list_profile_gateways() == before
 
 
