@@ -14,6 +14,10 @@
 //! Path-based accesses before the boundary are checked against the `loader`
 //! entries, those after it (including any library a `dlopen` or an NSS
 //! lookup would load) against the `path` entries of the operation.
+//!
+//! Then [`crate::output`] checks what the helper says and when: whole lines
+//! on fds 1-2, nothing on a socket but the audit records, and the
+//! `result=begun` record before the first change to the scan dir.
 
 use crate::allow::Allow;
 use crate::strace::{Call, PathUse, Trace, path_uses};
@@ -38,6 +42,8 @@ pub struct OpReport {
     pub marker: Option<(String, usize)>,
     pub loader_paths: Vec<PathUse>,
     pub program_paths: Vec<PathUse>,
+    /// Lines written, audit records sent, first change to the scan dir.
+    pub output: crate::output::Summary,
     pub failures: Vec<String>,
 }
 
@@ -137,6 +143,7 @@ pub fn check(
             }
         }
     }
+    r.output = crate::output::check(op, &trace.calls, boundary, &mut r.failures);
     for (name, count) in &r.syscalls {
         if !allow.syscall_allowed(name, op) {
             let line = trace
@@ -199,8 +206,12 @@ poll * std
 read * reads
 chdir * cwd
 exit_group * exit
+write * output
+socket * syslog
+sendto * syslog
 path chdir / * cwd
 path openat /etc/group * group database
+path sendto /dev/log * syslog
 loader /etc/ld.so.cache cache
 loader /lib/ libs
 loader /proc/self/exe static libc
@@ -220,6 +231,9 @@ loader /proc/self/exe static libc
 1 chdir("/") = 0
 1 openat(AT_FDCWD, "/etc/group", O_RDONLY|O_CLOEXEC) = 3
 1 openat(3, "gateway-a", O_RDONLY|O_NOFOLLOW) = 4
+1 write(1, "hermes-s6-helper 0.1.0\n", 23) = 23
+1 socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC, 0) = 5
+1 sendto(5, "<86>hermes-s6-helper[1]: caller_uid=0 op=--version profiles=- result=ok", 71, MSG_NOSIGNAL, {sa_family=AF_UNIX, sun_path="/dev/log"}, 11) = 71
 1 exit_group(0) = ?
 "#;
 
@@ -229,7 +243,9 @@ loader /proc/self/exe static libc
         assert!(r.failures.is_empty(), "{:?}", r.failures);
         assert_eq!(r.marker, Some(("poll".to_owned(), 6)));
         assert_eq!(r.loader_paths.len(), 3);
-        assert_eq!(r.program_paths.len(), 2);
+        assert_eq!(r.program_paths.len(), 3);
+        assert_eq!(r.output.writes, 1);
+        assert_eq!(r.output.records.len(), 1);
     }
 
     #[test]
@@ -283,6 +299,39 @@ loader /proc/self/exe static libc
             r.failures
                 .iter()
                 .any(|f| f.contains("no start-up boundary"))
+        );
+    }
+}
+
+#[cfg(test)]
+mod output_tests {
+    use super::*;
+    use crate::{allow, strace};
+
+    #[test]
+    fn output_failures_are_the_operations_failures() {
+        let allow = allow::parse("execve * x\npoll * x\nwrite * x\nexit_group * x\n").unwrap();
+        let trace = strace::parse(
+            "1 execve(\"/h\", [\"h\"], 0x1) = 0\n\
+             1 poll([{fd=0, events=0}, {fd=1, events=0}, {fd=2, events=0}], 3, 0) = 0 (Timeout)\n\
+             1 write(2, \"hermes-s6-helper: \", 18) = 18\n\
+             1 write(2, \"no\\n\", 3) = 3\n\
+             1 exit_group(65) = ?\n",
+        );
+        let r = check("refused", &trace, &allow, "/h", 65, Some(65));
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.contains("line 3: writes a partial line")),
+            "{:?}",
+            r.failures
+        );
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.contains("sends 0 audit record")),
+            "{:?}",
+            r.failures
         );
     }
 }

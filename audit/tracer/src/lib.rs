@@ -8,6 +8,7 @@ pub mod check;
 pub mod checklist;
 pub mod lex;
 pub mod loc;
+pub mod output;
 pub mod strace;
 pub mod trace;
 
@@ -18,6 +19,10 @@ pub const OPS: &[(&str, &str)] = &[
     (
         "closed-fds",
         "start ../main-hermes with fds 0, 1 and 2 closed (exit 65)",
+    ),
+    (
+        "socket-fds",
+        "start ../main-hermes with fds 0, 1 and 2 a datagram socket connected to /dev/log (exit 65)",
     ),
     (
         "unauthorized",
@@ -34,9 +39,29 @@ pub const OPS: &[(&str, &str)] = &[
         "restart",
         "restart audita (up: SIGTERM with the restart marker)",
     ),
+    (
+        "cpu-limit",
+        "stop audita under a hard RLIMIT_CPU root may not raise (no CAP_SYS_RESOURCE; exit 77)",
+    ),
     ("stop", "stop audita"),
     (
         "unregister",
         "unregister audita (stop, retire, prune, remove)",
     ),
 ];
+
+/// The operations that change the scan dir: each sends a `result=begun`
+/// audit record before its first change, and its result record after.
+pub const CHANGING: &[&str] = &[
+    "register",
+    "register-payload",
+    "rescan",
+    "start",
+    "restart",
+    "stop",
+    "unregister",
+];
+
+/// The operation whose fds 0, 1 and 2 are a datagram socket connected to
+/// /dev/log.
+pub const SOCKET_FDS: &str = "socket-fds";

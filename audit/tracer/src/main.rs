@@ -257,6 +257,31 @@ fn print_syscall_report(allow: &allow::Allow, reports: &[check::OpReport], dir: 
             .collect();
         paths.dedup();
         println!("    by path: {}", paths.join(", "));
+        let records: Vec<String> = r
+            .output
+            .records
+            .iter()
+            .map(|(line, record)| {
+                let result = record.rsplit_once("result=").map_or("?", |(_, v)| v);
+                format!("{result} (line {line})")
+            })
+            .collect();
+        let change = r
+            .output
+            .first_change
+            .as_ref()
+            .map_or("none".to_owned(), |(line, call)| {
+                format!("{call} (line {line})")
+            });
+        println!(
+            "    said: {} write(s) to fds 1-2; audit records: {}; first change to the scan dir: {change}",
+            r.output.writes,
+            if records.is_empty() {
+                "none".to_owned()
+            } else {
+                records.join(", then ")
+            },
+        );
         if r.processes != 1 {
             println!("    processes: {}", r.processes);
         }

@@ -161,12 +161,21 @@ pub fn split_args(text: &str) -> Vec<String> {
 /// The string value of a quoted strace argument (`"..."` possibly followed
 /// by `...` when truncated); `None` for anything else (`NULL`, a pointer).
 pub fn unquote(arg: &str) -> Option<String> {
+    quoted(arg).map(|(bytes, _)| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The bytes of a quoted strace argument, strace's escapes undone, and
+/// whether strace cut the string (its `-s` size: `"..."...`).
+pub fn quoted(arg: &str) -> Option<(Vec<u8>, bool)> {
     let inner = arg.strip_prefix('"')?;
     let mut out = Vec::new();
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '"' => return Some(String::from_utf8_lossy(&out).into_owned()),
+            '"' => {
+                let rest: String = chars.collect();
+                return Some((out, rest.starts_with("...")));
+            }
             '\\' => match chars.next()? {
                 'n' => out.push(b'\n'),
                 't' => out.push(b'\t'),
@@ -353,5 +362,7 @@ mod tests {
         assert_eq!(unquote(r#""a\nb\x41\101\"""#).as_deref(), Some("a\nbAA\""));
         assert_eq!(unquote(r#""abc"..."#).as_deref(), Some("abc"));
         assert_eq!(unquote("NULL"), None);
+        assert_eq!(quoted(r#""a\\n""#), Some((b"a\\n".to_vec(), false)));
+        assert_eq!(quoted(r#""ab"..."#), Some((b"ab".to_vec(), true)));
     }
 }

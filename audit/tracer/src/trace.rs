@@ -33,10 +33,37 @@ struct Step {
     user: User,
     args: &'static [&'static str],
     payload: bool,
-    /// Run with fds 0, 1 and 2 closed (the caller controls them).
-    closed_fds: bool,
+    /// The process state the caller hands over: a command run as root that
+    /// sets it up and then executes the rest of its arguments (strace and
+    /// the helper). Empty for an ordinary call.
+    setup: &'static [&'static str],
     expected_exit: i32,
 }
+
+/// fds 0, 1 and 2 closed (the caller controls them).
+const CLOSED_FDS: &[&str] = &["sh", "-c", "exec \"$@\" <&- >&- 2>&-", "sh"];
+/// fds 0, 1 and 2 all one Unix datagram socket connected to /dev/log: a
+/// line written there is a syslog record sent with the helper's (root's)
+/// credentials.
+const SOCKET_FDS: &[&str] = &[
+    "/usr/bin/python3",
+    "-c",
+    "import os, socket, sys\n\
+     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+     s.connect('/dev/log')\n\
+     for fd in (0, 1, 2):\n    os.dup2(s.fileno(), fd)\n\
+     os.execvp(sys.argv[1], sys.argv[1:])\n",
+];
+/// A hard CPU time limit of one second that the helper cannot lift: root
+/// without CAP_SYS_RESOURCE in its bounding set (as under Docker's default
+/// capability set), so the refusal happens on every machine. strace runs
+/// under the same limit; it needs milliseconds of CPU for one call.
+const CPU_LIMIT: &[&str] = &[
+    "setpriv",
+    "--bounding-set=-sys_resource",
+    "prlimit",
+    "--cpu=1:1",
+];
 
 const STEPS: &[Step] = &[
     Step {
@@ -44,7 +71,7 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["--version"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 0,
     },
     Step {
@@ -52,7 +79,7 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["start", "../main-hermes"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 65,
     },
     Step {
@@ -60,7 +87,15 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["start", "../main-hermes"],
         payload: false,
-        closed_fds: true,
+        setup: CLOSED_FDS,
+        expected_exit: 65,
+    },
+    Step {
+        op: "socket-fds",
+        user: User::Hermes,
+        args: &["start", "../main-hermes"],
+        payload: false,
+        setup: SOCKET_FDS,
         expected_exit: 65,
     },
     Step {
@@ -68,7 +103,7 @@ const STEPS: &[Step] = &[
         user: User::Intruder,
         args: &["start", "audita"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 77,
     },
     Step {
@@ -76,7 +111,7 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["register", "audita"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 0,
     },
     Step {
@@ -84,7 +119,7 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["register", "auditb"],
         payload: true,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 0,
     },
     Step {
@@ -92,7 +127,7 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["rescan"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 0,
     },
     Step {
@@ -100,7 +135,7 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["start", "audita"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 0,
     },
     Step {
@@ -108,15 +143,23 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["restart", "audita"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 0,
+    },
+    Step {
+        op: "cpu-limit",
+        user: User::Hermes,
+        args: &["stop", "audita"],
+        payload: false,
+        setup: CPU_LIMIT,
+        expected_exit: 77,
     },
     Step {
         op: "stop",
         user: User::Hermes,
         args: &["stop", "audita"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 0,
     },
     Step {
@@ -124,7 +167,7 @@ const STEPS: &[Step] = &[
         user: User::Hermes,
         args: &["unregister", "audita"],
         payload: false,
-        closed_fds: false,
+        setup: &[],
         expected_exit: 0,
     },
 ];
@@ -167,6 +210,17 @@ fn before(c: &Container, op: &str) -> Result<(), String> {
         "restart" => wait(c, "gateway-audita up", || {
             svstat(c, "gateway-audita").is_some_and(|(up, pid)| up && pid > 0)
         }),
+        _ => Ok(()),
+    }
+}
+
+/// What must hold after the step: a refusal left the state as it was.
+fn after(c: &Container, op: &str) -> Result<(), String> {
+    match op {
+        // Refused before anything changed: the gateway is still wanted up.
+        "cpu-limit" if c.host_path("/run/service/gateway-audita/down").exists() => {
+            Err("cpu-limit: the refused stop left gateway-audita down".to_owned())
+        }
         _ => Ok(()),
     }
 }
@@ -226,6 +280,11 @@ pub fn run(
         // their effect, so a partial run sees the same states.
         before(&c, step.op)?;
         let stdin = step.payload.then_some(PAYLOAD);
+        if !wanted && !step.setup.is_empty() {
+            // A hostile process state makes a refusal, which changes
+            // nothing later steps could need.
+            continue;
+        }
         if !wanted {
             let mut argv = vec![HELPER];
             argv.extend_from_slice(step.args);
@@ -240,17 +299,16 @@ pub fn run(
         }
         let inner = format!("/run/audit-traces/{}.trace", step.op);
         let mut argv = Vec::new();
-        if step.closed_fds {
-            argv.extend(["sh", "-c", "exec \"$@\" <&- >&- 2>&-", "sh"]);
-        }
+        argv.extend_from_slice(step.setup);
         argv.extend([
             "strace",
             "-f",
             "-qq",
             "-e",
             "trace=all",
+            // Whole strings: the output and record checks read them.
             "-s",
-            "48",
+            "4096",
             "-o",
             &inner,
             "-u",
@@ -269,6 +327,7 @@ pub fn run(
                 output.stderr
             )
         })?;
+        after(&c, step.op)?;
         traced.push(Traced {
             op: step.op.to_owned(),
             expected_exit: step.expected_exit,
