@@ -18,7 +18,8 @@
 //! up; per gateway: crash loops, an intent of running while down, slots
 //! without a profile and profiles without a slot, profiles whose last
 //! [`FAILED_BOOTS`] container runs all ended in `startup_failed` (from the
-//! boot log); and `$HERMES_HOME`.
+//! boot log); where the image's entry point was not PID 1 (s6-overlay did
+//! not start), that record (`pid1`); and `$HERMES_HOME`.
 
 //!
 //! The checks live by what they look at: `helper` (control mode and the
@@ -28,9 +29,12 @@
 
 mod gateways;
 mod helper;
+mod pid1;
 mod report;
 mod scandir;
 mod volume;
+
+use std::path::Path;
 
 use crate::config::Config;
 use crate::control_mode::{ControlMode, read_mode_record};
@@ -87,6 +91,7 @@ pub fn examine(config: &Config, service_manager: ServiceManagerKind) -> DoctorRe
         ));
         (None, None)
     };
+    checks.extend(pid1::not_pid1_check(Path::new(pid1::NOT_PID1_RECORD)));
     checks.push(volume::home_check(config));
     let mut summary = Summary::default();
     for check in &checks {

@@ -53,7 +53,7 @@ fn cont_init_scripts_run_on_a_fresh_volume_and_again_after_restart() {
         (SETUP, 0o755),
         (RECONCILE, 0o755),
         (HOOK, 0o755),
-        (DISPATCHER, 0o755),
+        (ENTRYPOINT, 0o755),
         (WRAPPER, 0o755),
         ("/etc/s6-overlay/s6-rc.d/main-hermes/run", 0o755),
         ("/etc/s6-overlay/s6-rc.d/main-hermes/type", 0o644),
@@ -646,221 +646,7 @@ fn dashboard_exit_78_is_final_and_crashes_restart() {
     assert_eq!(svstat(&c, "/run/service/dashboard", "wantedup"), "true");
 }
 
-// --- main-hermes, the stage 2 hook, hermes-cmd, hermes-main -----------------------
-
-#[test]
-fn main_hermes_runs_the_command_as_hermes_and_stops_the_container() {
-    if skip_unless_root("main_hermes_runs_the_command_as_hermes_and_stops_the_container") {
-        return;
-    }
-    let c = boot();
-    fake_s6_overlay_exit(&c);
-    let service = "/run/service/main-hermes";
-    let exitcode = format!("{RESULTS_DIR}/exitcode");
-
-    run_hook(
-        &c,
-        &[
-            "sh",
-            "-c",
-            "id -u >/tmp/main.uid; pwd >/tmp/main.pwd; echo \"$HOME\" >/tmp/main.home; exit 7",
-        ],
-    );
-    assert_eq!(main_mode(&c), "service");
-    c.add_service(
-        "main-hermes",
-        &asset("etc/s6-overlay/s6-rc.d/main-hermes/run"),
-        Some(&asset("etc/s6-overlay/s6-rc.d/main-hermes/finish")),
-    );
-    c.wait_for(Duration::from_secs(10), "halt called", || {
-        halt_calls(&c) == 1
-    });
-    assert_eq!(read(&c, &exitcode), "7\n");
-    assert_eq!(read(&c, "/tmp/main.uid"), "10000\n");
-    assert_eq!(read(&c, "/tmp/main.pwd"), "/opt/data\n");
-    assert_eq!(read(&c, "/tmp/main.home"), "/opt/data\n");
-    // Not restarted (finish exits 125), and s6-overlay's CMD ends with the
-    // same status.
-    c.wait_for(Duration::from_secs(5), "main-hermes down", || {
-        svstat(&c, service, "up,wantedup") == "false false"
-    });
-    root(&c, &[DISPATCHER]).assert_code(7);
-
-    // 78 (configuration error) ends the container the same way.
-    run_hook(&c, &["sh", "-c", "exit 78"]);
-    root(&c, &["s6-svc", "-u", service]).assert_success();
-    c.wait_for(Duration::from_secs(10), "halt called again", || {
-        halt_calls(&c) == 2
-    });
-    assert_eq!(read(&c, &exitcode), "78\n");
-    c.wait_for(Duration::from_secs(5), "main-hermes down", || {
-        svstat(&c, service, "up,wantedup") == "false false"
-    });
-
-    // Killed by a signal: 128 + the signal.
-    run_hook(&c, &["sh", "-c", "kill -TERM $$"]);
-    root(&c, &["s6-svc", "-u", service]).assert_success();
-    c.wait_for(Duration::from_secs(10), "halt called a third time", || {
-        halt_calls(&c) == 3
-    });
-    assert_eq!(read(&c, &exitcode), "143\n");
-
-    // Stopped on purpose (s6-svc -d, or a container shutting down): the
-    // status is recorded, the container is not halted by main-hermes.
-    run_hook(&c, &["sleep", "1000"]);
-    root(&c, &["s6-svc", "-u", service]).assert_success();
-    c.wait_for(Duration::from_secs(10), "main-hermes up", || {
-        svstat(&c, service, "up") == "true"
-    });
-    root(&c, &["s6-svc", "-d", service]).assert_success();
-    c.wait_for(Duration::from_secs(10), "main-hermes stopped", || {
-        read(&c, &exitcode) == "143\n" && svstat(&c, service, "up") == "false"
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(halt_calls(&c), 3);
-}
-
-#[test]
-fn main_hermes_stays_down_when_the_command_runs_in_the_foreground() {
-    if skip_unless_root("main_hermes_stays_down_when_the_command_runs_in_the_foreground") {
-        return;
-    }
-    let c = boot();
-    fake_s6_overlay_exit(&c);
-    let out = run_hook(&c, &["--tui"]);
-    assert_eq!(main_mode(&c), "foreground");
-    assert!(!exists(&c, "/run/hermes/main-args"));
-    assert!(
-        out.stderr.contains("the TUI is requested (--tui)"),
-        "{out:?}"
-    );
-    c.add_service(
-        "main-hermes",
-        &asset("etc/s6-overlay/s6-rc.d/main-hermes/run"),
-        Some(&asset("etc/s6-overlay/s6-rc.d/main-hermes/finish")),
-    );
-    c.wait_for(Duration::from_secs(10), "main-hermes down for good", || {
-        svstat(&c, "/run/service/main-hermes", "up,wantedup") == "false false"
-    });
-    assert_eq!(halt_calls(&c), 0);
-    assert!(!exists(&c, &format!("{RESULTS_DIR}/exitcode")));
-    assert!(c.svscan_log().contains("runs in the foreground this time"));
-
-    // s6-overlay's CMD runs the command itself, as hermes, with its status.
-    let out = root(
-        &c,
-        &[
-            DISPATCHER,
-            "sh",
-            "-c",
-            "id -u; echo \"$HERMES_HOME\"; exit 5",
-        ],
-    );
-    out.assert_code(5);
-    assert_eq!(out.stdout, "10000\n/opt/data\n");
-    // No decision recorded (the hook did not run): foreground as well.
-    fs::remove_dir_all(c.host_path("/run/hermes")).unwrap();
-    let out = root(&c, &[DISPATCHER, "sh", "-c", "exit 4"]);
-    out.assert_code(4);
-}
-
-#[test]
-fn stage2_hook_classifies_the_container_command() {
-    if skip_unless_root("stage2_hook_classifies_the_container_command") {
-        return;
-    }
-    let c = boot();
-    let case = |args: &[&str]| -> (String, Option<Vec<String>>, bool) {
-        run_hook(&c, args);
-        let args = exists(&c, "/run/hermes/main-args").then(|| main_args(&c));
-        (
-            main_mode(&c),
-            args,
-            exists(&c, "/run/hermes/dashboard-only"),
-        )
-    };
-    let service = |args: &[&str]| ("service".to_owned(), Some(strings(args)), false);
-    let foreground = ("foreground".to_owned(), None, false);
-
-    assert_eq!(case(&[]), service(&[]));
-    assert_eq!(case(&["gateway", "run"]), service(&["gateway", "run"]));
-    // The reconciler learns the command (legacy `gateway run` containers)
-    // from a root-only file.
-    let command = c.host_path("/run/hermes/container-command");
-    assert_eq!(fs::read_to_string(&command).unwrap(), "gateway run\n");
-    assert_eq!(
-        fs::metadata(&command).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
-    assert_eq!(case(&["sleep", "5"]), service(&["sleep", "5"]));
-    assert_eq!(case(&["--version"]), service(&["--version"]));
-    // The TUI flags of a hermes invocation.
-    assert_eq!(case(&["--tui"]), foreground);
-    assert_eq!(case(&["chat", "-T"]), foreground);
-    assert_eq!(case(&["hermes", "--tui"]), foreground);
-    assert_eq!(case(&["/usr/local/bin/hermes", "-T"]), foreground);
-    // ... not of another program, nor after "--".
-    assert_eq!(
-        case(&["sh", "-c", "echo --tui"]),
-        service(&["sh", "-c", "echo --tui"])
-    );
-    assert_eq!(
-        case(&["chat", "--", "--tui"]),
-        service(&["chat", "--", "--tui"])
-    );
-    // HERMES_TUI, any case.
-    set_env(&c, "HERMES_TUI", Some("YES"));
-    assert_eq!(case(&[]), foreground);
-    set_env(&c, "HERMES_TUI", Some("0"));
-    assert_eq!(case(&[]), service(&[]));
-    set_env(&c, "HERMES_TUI", None);
-    // A dashboard-only container.
-    assert_eq!(
-        case(&["dashboard"]),
-        ("service".to_owned(), Some(strings(&["dashboard"])), true)
-    );
-    assert!(case(&["hermes", "dashboard", "--port", "1"]).2);
-    assert!(!case(&["gateway", "dashboard"]).2);
-    // Arguments reach main-hermes exactly.
-    let tricky = [
-        "chat",
-        "-q",
-        "it's a \"test\"\nline two $HOME `id` \\ 'x'",
-        "",
-        " spaced ",
-        "*",
-    ];
-    assert_eq!(case(&tricky), service(&tricky));
-    assert_eq!(
-        owner_mode(&c, "/run/hermes"),
-        (0, 0, 0o755),
-        "root's state directory"
-    );
-    assert_eq!(owner_mode(&c, "/run/hermes/main-args"), (0, 0, 0o600));
-
-    // A terminal on stdin: whatever the command, it stays in the foreground.
-    run_hook_on_a_terminal(&c, &[]);
-    assert_eq!(main_mode(&c), "foreground");
-    run_hook_on_a_terminal(&c, &["bash"]);
-    assert_eq!(main_mode(&c), "foreground");
-
-    // Not started by rc.init with hermes-cmd: foreground, said so.
-    let out = root(
-        &c,
-        &[
-            "/bin/sh",
-            "-c",
-            "/usr/local/libexec/hermes-stage2-hook; exit $?",
-            "rc.init",
-            "top",
-            "gateway",
-            "run",
-        ],
-    );
-    out.assert_success();
-    assert_eq!(main_mode(&c), "foreground");
-    assert!(out.stderr.contains("hermes-cmd not found"), "{out:?}");
-}
+// --- hermes-main (main_program.rs runs the container command end to end) ---------
 
 #[test]
 fn main_wrapper_routes_arguments_and_drops_to_hermes() {
@@ -1017,9 +803,9 @@ fn a_failing_cont_init_script_fails_the_boot_loudly() {
         ..Options::default()
     });
     assert!(
-        message
-            .contains("boot 1 failed: cont-init script /etc/cont-init.d/01-hermes-setup exited 1")
-            && message.contains("HERMES_UID='abc' is not a valid id"),
+        message.contains(
+            "boot 1 failed: cont-init script /etc/cont-init.d/01-hermes-s6-setup exited 1"
+        ) && message.contains("HERMES_UID='abc' is not a valid id"),
         "{message}"
     );
     let message = boot_failure(Options {
@@ -1111,7 +897,7 @@ fn docker_check_rejects_a_root_script_that_looks_a_program_up_before_setting_its
         .status()
         .expect("cp");
     assert!(status.success());
-    let finish = copy.join("rootfs/etc/s6-overlay/s6-rc.d/main-hermes/finish");
+    let finish = copy.join("rootfs/etc/s6-overlay/s6-rc.d/main-hermes/run");
     let text = fs::read_to_string(&finish).unwrap();
     let early = text.replacen(
         "export HERMES_S6_USER_PATH=",
@@ -1120,7 +906,7 @@ fn docker_check_rejects_a_root_script_that_looks_a_program_up_before_setting_its
     );
     assert_ne!(early, text);
     fs::write(&finish, early).unwrap();
-    let cmd = copy.join("rootfs/usr/local/libexec/hermes-cmd");
+    let cmd = copy.join("rootfs/usr/local/libexec/hermes-main");
     let text = fs::read_to_string(&cmd).unwrap();
     fs::write(
         &cmd,
@@ -1139,12 +925,12 @@ fn docker_check_rejects_a_root_script_that_looks_a_program_up_before_setting_its
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("main-hermes/finish:")
+        stderr.contains("main-hermes/run:")
             && stderr.contains("runs something before setting root's PATH: id -u >/dev/null"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("hermes-cmd: the shebang runs 'sh', which is looked up through PATH"),
+        stderr.contains("hermes-main: the shebang runs 'sh', which is looked up through PATH"),
         "{stderr}"
     );
 }

@@ -107,7 +107,6 @@ fn programs_planted_on_hermes_path_never_run_as_root() {
     // script keeps to root's PATH all the same.
     let unsafe_path = format!("/command:{HERMES_BASE_PATH}");
     set_env(&c, "PATH", Some(&unsafe_path));
-    fake_s6_overlay_exit(&c);
     let as_root = |argv: &[&str]| c.exec(User::Root, argv).env("PATH", &unsafe_path).output();
     as_root(&[SETUP]).assert_success();
     as_root(&[RECONCILE]).assert_success();
@@ -117,49 +116,38 @@ fn programs_planted_on_hermes_path_never_run_as_root() {
         "/usr/local/libexec/hermes-stage2-hook; exit $?",
         "rc.init",
         "top",
-        DISPATCHER,
+        WRAPPER,
         "sh",
         "-c",
         "exit 3",
     ]);
     hook.assert_success();
-    assert_eq!(main_mode(&c), "service");
+    assert_eq!(read(&c, "/run/hermes/container-command"), "sh -c exit 3\n");
     set_env(&c, "HERMES_DASHBOARD", Some("1"));
     c.add_service(
         "main-hermes",
         &asset("etc/s6-overlay/s6-rc.d/main-hermes/run"),
-        Some(&asset("etc/s6-overlay/s6-rc.d/main-hermes/finish")),
+        None,
     );
     c.add_service(
         "dashboard",
         &asset("etc/s6-overlay/s6-rc.d/dashboard/run"),
         Some(&asset("etc/s6-overlay/s6-rc.d/dashboard/finish")),
     );
-    c.wait_for(
-        Duration::from_secs(10),
-        "the main program's end halted the container",
-        || halt_calls(&c) == 1,
-    );
-    assert_eq!(read(&c, &format!("{RESULTS_DIR}/exitcode")), "3\n");
-    // The main program ran as hermes, through hermes's PATH (`sh` is planted).
+    // s6-overlay's main program, as rc.init runs it: its status is the
+    // container's; it ran as hermes, through hermes's PATH (`sh` is planted).
+    as_root(&[WRAPPER, "sh", "-c", "exit 3"]).assert_code(3);
     assert!(hermes_ran(&c, "sh -c exit 3"));
     let wrapper = as_root(&[WRAPPER, "id", "-u"]);
     assert_eq!(wrapper.assert_success().stdout, "10000\n");
-    // s6-overlay's CMD, with main-hermes done: leaves with its status.
-    as_root(&[DISPATCHER, "true"]).assert_code(3);
-    // main-hermes's finish, once more, with the hermes-writable PATH itself.
-    let finish = c
-        .exec(
-            User::Root,
-            &[
-                "/bin/sh",
-                "-c",
-                "cd /run/service/main-hermes && exec ./finish 0 0",
-            ],
-        )
-        .env("PATH", &unsafe_path)
-        .output();
-    finish.assert_code(125);
+    // The entry point where the image is not PID 1 runs the boot steps
+    // itself: the first one refuses this PATH, and nothing else runs.
+    let direct = as_root(&[ENTRYPOINT, "id", "-u"]);
+    direct.assert_code(1);
+    assert!(
+        direct.stderr.contains("00-hermes-path: error:") && !direct.stdout.contains("10000"),
+        "{direct:?}"
+    );
     c.wait_for(Duration::from_secs(10), "the dashboard ran", || {
         hermes_ran(&c, "hermes dashboard")
     });
@@ -179,7 +167,7 @@ fn a_hermes_writable_directory_on_the_images_path_stops_the_boot_with_one_line()
         return;
     }
     // On a fresh volume too: /opt/data/.local/bin does not exist yet, and
-    // /opt/data becomes hermes's only in 01-hermes-setup.
+    // /opt/data becomes hermes's only in 01-hermes-s6-setup.
     let message = boot_failure(Options {
         container_env: vec![("PATH".into(), format!("/command:{HERMES_BASE_PATH}"))],
         ..Options::default()
@@ -199,7 +187,7 @@ fn a_hermes_writable_directory_on_the_images_path_stops_the_boot_with_one_line()
         "{message}"
     );
     // Nothing of the boot ran past the check.
-    assert!(!message.contains("01-hermes-setup"), "{message}");
+    assert!(!message.contains("01-hermes-s6-setup"), "{message}");
 }
 
 #[test]

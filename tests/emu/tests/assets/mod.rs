@@ -15,10 +15,10 @@ use hermes_s6_emu::{
 };
 
 pub const PATH_CHECK: &str = "/etc/cont-init.d/00-hermes-path";
-pub const SETUP: &str = "/etc/cont-init.d/01-hermes-setup";
+pub const SETUP: &str = "/etc/cont-init.d/01-hermes-s6-setup";
 pub const RECONCILE: &str = "/etc/cont-init.d/02-reconcile-profiles";
 pub const HOOK: &str = "/usr/local/libexec/hermes-stage2-hook";
-pub const DISPATCHER: &str = "/usr/local/libexec/hermes-cmd";
+pub const ENTRYPOINT: &str = "/usr/local/libexec/hermes-entrypoint";
 pub const WRAPPER: &str = "/usr/local/libexec/hermes-main";
 pub const RESULTS_DIR: &str = "/run/s6-linux-init-container-results";
 pub const HALT: &str = "/run/s6/basedir/bin/halt";
@@ -144,7 +144,7 @@ pub fn hermes_id(c: &Container) -> String {
 }
 
 /// Runs the stage 2 hook as rc.init does: as its child, rc.init's arguments
-/// being `top /usr/local/libexec/hermes-cmd ARGS...`.
+/// being `top /usr/local/libexec/hermes-main ARGS...`.
 pub fn run_hook(c: &Container, args: &[&str]) -> Output {
     let mut argv = vec![
         "/bin/sh",
@@ -152,54 +152,12 @@ pub fn run_hook(c: &Container, args: &[&str]) -> Output {
         "/usr/local/libexec/hermes-stage2-hook; exit $?",
         "rc.init",
         "top",
-        DISPATCHER,
+        WRAPPER,
     ];
     argv.extend_from_slice(args);
     let out = root(c, &argv);
     out.assert_success();
     out
-}
-
-/// The same, with a terminal on stdin (`docker run -it`), through script(1).
-pub fn run_hook_on_a_terminal(c: &Container, args: &[&str]) -> Output {
-    let mut line = format!("/bin/sh -c '{HOOK}; exit $?' rc.init top {DISPATCHER}");
-    for arg in args {
-        assert!(
-            arg.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)),
-            "keep terminal test arguments simple: {arg:?}"
-        );
-        line.push(' ');
-        line.push_str(arg);
-    }
-    let out = root(c, &["script", "-qec", &line, "/dev/null"]);
-    out.assert_success();
-    out
-}
-
-pub fn main_mode(c: &Container) -> String {
-    read(c, "/run/hermes/main-mode").trim().to_owned()
-}
-
-/// The arguments main-hermes/run will pass on, decoded exactly as it does.
-pub fn main_args(c: &Container) -> Vec<String> {
-    let out = root(
-        c,
-        &[
-            "/bin/sh",
-            "-c",
-            r#"eval "set -- $(cat /run/hermes/main-args)"; [ "$#" -eq 0 ] || printf '%s\0' "$@""#,
-        ],
-    );
-    out.assert_success();
-    // Every argument ends with a NUL: the last piece is the empty rest.
-    let mut args: Vec<String> = out
-        .stdout_bytes()
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    args.pop();
-    args
 }
 
 pub fn strings(list: &[&str]) -> Vec<String> {
