@@ -34,8 +34,7 @@ fn run(argv: &[OsString], caller: &Caller, parsed: &mut Option<Request>, failed:
     let op = request.op.name();
     let with_op = |f: Failure| Failure::new(f.code, format!("{op}: {}", f.reason));
     if request.op == Op::Version {
-        print_version();
-        return Ok(exit::OK);
+        return print_version().map(|()| exit::OK).map_err(with_op);
     }
     // The payload comes only with `register` of one profile, and is fully
     // validated before anything is touched.
@@ -45,7 +44,7 @@ fn run(argv: &[OsString], caller: &Caller, parsed: &mut Option<Request>, failed:
         }
         _ => None,
     };
-    let scan = Scan::open().map_err(with_op)?;
+    let mut scan = Scan::open().map_err(with_op)?;
     // Recorded before the first change: whatever kills the helper from here
     // on, the trail shows what it was asked to do.
     audit::log(caller, Some(request), Outcome::Begun);
@@ -80,7 +79,7 @@ fn run(argv: &[OsString], caller: &Caller, parsed: &mut Option<Request>, failed:
     Ok(first_failure.unwrap_or(exit::OK))
 }
 
-fn print_version() {
+fn print_version() -> Result<(), Failure> {
     use config::*;
     let version = env!("CARGO_PKG_VERSION");
     // One buffer, one write (as `exit::say`).
@@ -88,5 +87,9 @@ fn print_version() {
         format!("hermes-s6-helper {version}\nscan dir: {SCAN_DIR}\ns6 programs: {COMMAND_DIR}\nuser: {HERMES_USER}\n");
     let text = format!("{text}group: {HERMES_GROUP}\nHERMES_HOME: {HERMES_HOME}\ngateway command: {GATEWAY_COMMAND}\n");
     let text = format!("{text}service limit: {SERVICE_LIMIT} (unless s6-svscan runs with -C or -c)\n");
-    let _ = nix::unistd::write(std::io::stdout(), text.as_bytes());
+    match nix::unistd::write(std::io::stdout(), text.as_bytes()) {
+        Ok(n) if n == text.len() => Ok(()),
+        Ok(_) => Err(exit::internal("writing to stdout", nix::errno::Errno::EIO)),
+        Err(e) => Err(exit::internal("writing to stdout", e)),
+    }
 }

@@ -57,10 +57,13 @@ impl Scan {
 
     /// Serializes helpers (two calls on one slot would remove each other's
     /// staging directory). The lock file is root's alone (0600): no other
-    /// user can open it to hold the lock and stall every helper.
-    pub fn lock(&self) -> Result<Flock<OwnedFd>, Failure> {
+    /// user can open it to hold the lock and stall every helper. The call's
+    /// release deadline starts once the lock is held.
+    pub fn lock(&mut self) -> Result<Flock<OwnedFd>, Failure> {
         let fd = fsx::open_private(&self.dir, ".hermes-s6-helper.lock")?;
-        Flock::lock(fd, FlockArg::LockExclusive).map_err(|(_, e)| internal("lock", e))
+        let held = Flock::lock(fd, FlockArg::LockExclusive).map_err(|(_, e)| internal("lock", e))?;
+        self.deadline = Instant::now() + RELEASE_DEADLINE;
+        Ok(held)
     }
 }
 

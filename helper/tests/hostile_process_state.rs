@@ -230,3 +230,19 @@ fn signal_all(pids: &[u32], signal: Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).expect("signal a supervisor");
     }
 }
+
+#[test]
+fn a_version_that_cannot_be_written_is_a_failure_not_a_success() {
+    let Some(c) = boot_with_syslog("a_version_that_cannot_be_written_is_a_failure") else {
+        return;
+    };
+    let records = c.syslog_records().len();
+    let out = c.sh(User::Hermes, &format!("{HELPER} --version >/dev/full"));
+    assert_eq!(out.code, Some(70), "{}", out.stderr);
+    assert!(out.stderr.contains("hermes-s6-helper: --version: writing to stdout"), "{}", out.stderr);
+    c.wait_for(WAIT, "the record", || c.syslog_records().len() > records);
+    assert_eq!(
+        records_since(&c, records),
+        ["caller_uid=10000 via=setuid op=--version profiles=- result=refused exit=70"]
+    );
+}
