@@ -1,7 +1,8 @@
 //! `$HERMES_HOME/logs/container-boot.log`: one line per profile and boot,
+//! exactly as upstream writes it,
 //!
 //! ```text
-//! <ISO-8601 UTC time> profile=<p> prior_state=<s|None> action=<started|registered|skipped> prior_exit=<clean|unclean|unknown>
+//! <local time %Y-%m-%dT%H:%M:%S%z> profile=<p> prior_state=<boot intent|None> action=<started|registered|skipped> prior_exit=<clean|unclean|unknown>
 //! ```
 //!
 //! rotated to `container-boot.log.1` (replacing an older one) when it has

@@ -17,11 +17,13 @@
 //!
 //! Modules, bottom to top (each imports only modules below it; the test
 //! `tests/module_layers.rs` keeps it so):
-//! 1. leaves: `time`, `vocabulary` (the shared words), [`profile`], [`s6`]
+//! 1. leaves: `time` (and `localtime` above it), `vocabulary` (the shared
+//!    words), [`profile`], [`s6`]
 //!    (s6's on-disk state), `nofollow` (no-follow descriptor walking);
 //! 2. [`error`], [`config`];
 //! 3. `extra_env`, `outcome`, `control_mode`, `hermes_identity`, `state`
-//!    (the files shared with the gateway), `bootlog`;
+//!    (the files shared with the gateway), `bootlog`, `gateway_config` (the
+//!    one setting of the gateway's configuration the boot reads);
 //! 4. `helper` (the setuid helper's client), `fifo_control` (no-setuid
 //!    control), [`status`];
 //! 5. [`manager`] and its backends;
@@ -46,11 +48,14 @@ pub mod error;
 pub(crate) mod extra_env;
 #[cfg(unix)]
 pub(crate) mod fifo_control;
+#[cfg(unix)]
+pub(crate) mod gateway_config;
 pub(crate) mod helper;
 #[cfg(unix)]
 pub(crate) mod hermes_identity;
 #[cfg(unix)]
 pub mod info;
+pub(crate) mod localtime;
 pub mod manager;
 #[cfg(unix)]
 pub(crate) mod nofollow;

@@ -161,9 +161,24 @@ pub fn unix_now() -> u64 {
 /// Splits Unix seconds into `YYYY-MM-DD` and `HH:MM:SS` (proleptic Gregorian,
 /// days-from-civil inverted).
 fn civil(unix: u64) -> (String, String) {
-    let days = unix / 86_400;
-    let rem = unix % 86_400;
-    let z = days as i64 + 719_468;
+    civil_local(i64::try_from(unix).unwrap_or(i64::MAX))
+}
+
+/// Date and wall-clock time of `seconds` since 1970-01-01 00:00:00 (UTC,
+/// or any zone's local time once its offset is added).
+pub(crate) fn civil_local(seconds: i64) -> (String, String) {
+    let days = seconds.div_euclid(86_400);
+    let rem = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
+    )
+}
+
+/// Year, month and day of a day number (days since 1970-01-01).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
@@ -172,10 +187,23 @@ fn civil(unix: u64) -> (String, String) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
-    )
+    (year, month, day)
+}
+
+/// The day number (days since 1970-01-01) of a date.
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The year `seconds` since the epoch falls in.
+pub(crate) fn year_of(seconds: i64) -> i64 {
+    civil_from_days(seconds.div_euclid(86_400)).0
 }
 
 #[cfg(test)]

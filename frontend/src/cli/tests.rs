@@ -166,6 +166,14 @@ fn reconcile_makes_one_helper_call_per_step() {
         r#"{"gateway_state":"degraded"}"#,
     )
     .unwrap();
+    // The gateway's lifecycle ledger says its last life never ended cleanly.
+    let ledger = s.context.config.hermes_home.join("profiles/b/state");
+    std::fs::create_dir(&ledger).unwrap();
+    std::fs::write(
+        ledger.join("gateway.lifecycle.json"),
+        r#"{"phase": "running", "pid": 7}"#,
+    )
+    .unwrap();
     let (code, out, err) = s.run(&["reconcile", "--container-command", "gateway run"]);
     assert_eq!(code, 0, "{out}{err}");
     // `start` reaches slots registered by this run: the helper rescans as
@@ -179,7 +187,20 @@ fn reconcile_makes_one_helper_call_per_step() {
         log.lines()
             .nth(2)
             .unwrap()
-            .ends_with(" profile=b prior_state=degraded action=started prior_exit=unclean"),
+            .ends_with(" profile=b prior_state=running action=started prior_exit=unclean"),
+        "{log}"
+    );
+    // Upstream's stamp: local time, `%Y-%m-%dT%H:%M:%S%z`.
+    let stamp = log.split(' ').next().unwrap();
+    assert_eq!(stamp.len(), 24, "{stamp}");
+    assert!(
+        stamp.as_bytes()[10] == b'T' && matches!(stamp.as_bytes()[19], b'+' | b'-'),
+        "{stamp}"
+    );
+    assert!(
+        log.starts_with(&format!(
+            "{stamp} profile=default prior_state=running action=started "
+        )),
         "{log}"
     );
 
@@ -238,7 +259,7 @@ exit 0"#,
         log.lines()
             .nth(3)
             .unwrap()
-            .ends_with(" profile=c prior_state=None action=skipped prior_exit=unknown"),
+            .ends_with(" profile=c prior_state=running action=skipped prior_exit=unknown"),
         "{log}"
     );
 }
@@ -275,7 +296,7 @@ fn reconcile_fails_when_the_helper_cannot_act() {
         "{log}"
     );
     assert!(
-        log.contains(" profile=work prior_state=None action=registered "),
+        log.contains(" profile=work prior_state=running action=registered "),
         "{log}"
     );
 }

@@ -40,8 +40,10 @@ use serde_json::{Map, Value};
 use crate::bootlog;
 use crate::config::Config;
 use crate::error::Error;
+use crate::gateway_config::MultiplexSource;
 use crate::helper::{Helper, HelperOp};
 use crate::hermes_identity::{AsHermes, privileged};
+use crate::localtime;
 use crate::profile::ProfileName;
 use crate::state::ProfileDir;
 use crate::time::{iso8601_utc, unix_now};
@@ -113,6 +115,8 @@ pub struct ReconcileReport {
     pub hermes_home: PathBuf,
     pub container_command: Option<Vec<String>>,
     pub multiplex: bool,
+    /// What decided `multiplex`: `config`, `environment` or `fallback`.
+    pub multiplex_source: Option<MultiplexSource>,
     pub root_state_seeded: bool,
     pub profiles: Vec<ReconciledProfile>,
     pub skipped: Vec<SkippedReport>,
@@ -134,6 +138,7 @@ impl ReconcileReport {
             hermes_home: survey.hermes_home.clone(),
             container_command: settings.container_command.clone(),
             multiplex: settings.multiplex,
+            multiplex_source: settings.multiplex_source,
             root_state_seeded: plan.seed_root_state,
             profiles: plan
                 .profiles
@@ -252,6 +257,7 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
         }
     };
     let survey = Survey::read(config);
+    let settings = &settings.clone().with_gateway_config(&config.hermes_home);
     let plan = plan(&survey, settings);
     let mut report = ReconcileReport::from_plan(&plan, &survey, settings, dry_run);
     if dry_run || plan.mode == ReconcileMode::DashboardOnly {
@@ -265,7 +271,7 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
     if let Some(error) = &error {
         report.error = Some(error.to_string());
     }
-    write_boot_log(config, &plan, &mut report);
+    write_boot_log(config, settings, &plan, &mut report);
     Reconciled { report, error }
 }
 
@@ -469,14 +475,21 @@ fn unlink_in(dir: std::os::fd::BorrowedFd<'_>, name: &str) -> Result<(), Errno> 
     unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)
 }
 
-fn write_boot_log(config: &Config, plan: &Plan, report: &mut ReconcileReport) {
-    let time = iso8601_utc(unix_now());
+/// One line per profile, as upstream writes them: local time, the boot
+/// intent as `prior_state`, the action, the lifecycle ledger's verdict.
+fn write_boot_log(config: &Config, settings: &Settings, plan: &Plan, report: &mut ReconcileReport) {
+    let time = localtime::strftime_iso(unix_now(), settings.tz.as_deref());
     let mut lines = String::new();
     for p in &report.profiles {
+        let logged = plan
+            .profiles
+            .iter()
+            .find(|q| q.profile == p.profile)
+            .and_then(|q| q.logged_state.as_deref());
         lines.push_str(&bootlog::line(
             &time,
             p.profile.as_str(),
-            p.prior_state.as_deref(),
+            logged,
             p.action.as_str(),
             p.prior_exit.as_str(),
         ));

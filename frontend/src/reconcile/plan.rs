@@ -62,12 +62,12 @@ pub enum IntentSource {
     Unusable,
 }
 
-/// How the gateway's previous run ended, judged from the `gateway_state`
-/// it left: `stopped` is a clean stop; `running`, `draining`, `degraded`
-/// and `starting` mean the container went away under a live gateway;
-/// anything else (none, `startup_failed`, unknown values, an unusable file)
-/// is unknown, and so is the prior exit of a gateway that is up right now
-/// (a second run in a live container).
+/// How the gateway's previous life ended, from its lifecycle ledger
+/// (`state/gateway.lifecycle.json` in its home), as upstream reads it:
+/// `phase` `exited` is clean; `running` is unclean (the container went away
+/// under a live gateway: SIGKILL, OOM, a VM's death); anything else (no
+/// ledger, another phase) is unknown, and so is the prior exit of a gateway
+/// that is up right now (a second run in a live container).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PriorExit {
@@ -77,10 +77,10 @@ pub enum PriorExit {
 }
 
 impl PriorExit {
-    pub fn of(gateway_state: Option<&str>) -> Self {
-        match gateway_state {
-            Some("stopped") => Self::Clean,
-            Some("running" | "draining" | "degraded" | "starting") => Self::Unclean,
+    pub fn of(lifecycle_phase: Option<&str>) -> Self {
+        match lifecycle_phase {
+            Some("exited") => Self::Clean,
+            Some("running") => Self::Unclean,
             _ => Self::Unknown,
         }
     }
@@ -114,6 +114,19 @@ impl Action {
             Self::Skipped => "skipped",
         }
     }
+}
+
+/// What upstream's boot log calls the prior state: the recorded intent
+/// itself, `desired_state` when present, else `gateway_state` with
+/// `draining` and `degraded` read as `running`.
+fn logged_state(state: &StateFile) -> Option<String> {
+    if let Some(desired) = state.text("desired_state") {
+        return Some(desired.to_owned());
+    }
+    state.text("gateway_state").map(|gateway| match gateway {
+        "draining" | "degraded" => "running".to_owned(),
+        other => other.to_owned(),
+    })
 }
 
 /// The boot intent of a state file: `desired_state` when it is a string,
@@ -157,6 +170,10 @@ pub struct ProfilePlan {
     pub intent: Intent,
     pub intent_source: IntentSource,
     pub prior_exit: PriorExit,
+    /// The boot log's `prior_state`, as upstream writes it: `desired_state`,
+    /// else `gateway_state` with `draining`/`degraded` read as `running`
+    /// (`running` when seeded); `None` when there is neither.
+    pub logged_state: Option<String>,
     /// Wanted up at the end: the intent is running (and, for a named
     /// profile, multiplexing is off).
     pub start: bool,
@@ -287,6 +304,7 @@ pub fn plan(survey: &Survey, settings: &Settings) -> Plan {
             let facts = HomeFacts {
                 state: StateFile::Unusable(why.clone()),
                 stale_files: Vec::new(),
+                lifecycle_phase: None,
             };
             profile_plan(ProfileName::default_profile(), root_home, &facts, survey)
         }
@@ -310,6 +328,7 @@ pub fn plan(survey: &Survey, settings: &Settings) -> Plan {
         plan.seed_root_state = true;
         root.intent = Intent::Running;
         root.intent_source = IntentSource::Seeded;
+        root.logged_state = Some(Intent::Running.as_str().to_owned());
         root.start = true;
         root.notes.push(
             "legacy `gateway run` container without a state file: the root gateway is seeded running"
@@ -447,8 +466,9 @@ fn profile_plan(
         prior_exit: if already_up {
             PriorExit::Unknown
         } else {
-            PriorExit::of(prior_state.as_deref())
+            PriorExit::of(facts.lifecycle_phase.as_deref())
         },
+        logged_state: logged_state(&facts.state),
         desired_state: facts.state.text("desired_state").map(str::to_owned),
         state_file: match facts.state {
             StateFile::Missing => StateFileKind::Missing,

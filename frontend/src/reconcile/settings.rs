@@ -8,15 +8,21 @@
 //! distinguished; none of the forms recognised here has any).
 
 use std::ffi::OsString;
+use std::path::Path;
+
+use crate::gateway_config::{self, MultiplexSource};
 
 /// Names the container's command when `--container-command` is not given.
 pub const ENV_CONTAINER_CMD: &str = "HERMES_CONTAINER_CMD";
 /// Truthy: a legacy `gateway run` container is not seeded with a running
 /// root gateway.
 pub const ENV_NO_SUPERVISE: &str = "HERMES_GATEWAY_NO_SUPERVISE";
-/// Truthy: one gateway serves every profile, so named profiles' slots are
-/// registered but never started at boot.
+/// Overrides the gateway configuration's `multiplex_profiles` (one gateway
+/// serves every profile, so named profiles' slots are registered but never
+/// started at boot); decides alone when the configuration cannot be loaded.
 pub const ENV_MULTIPLEX: &str = "GATEWAY_MULTIPLEX_PROFILES";
+/// The local time zone of the boot log's stamps.
+pub const ENV_TZ: &str = "TZ";
 
 /// The option of `gateway run` that turns supervision off.
 const NO_SUPERVISE_FLAG: &str = "--no-supervise";
@@ -69,8 +75,16 @@ pub struct Settings {
     pub container_command: Option<Vec<String>>,
     /// `HERMES_GATEWAY_NO_SUPERVISE` is truthy.
     pub no_supervise: bool,
-    /// `GATEWAY_MULTIPLEX_PROFILES` is truthy.
+    /// Named profiles are never started: the root gateway multiplexes
+    /// (`GATEWAY_MULTIPLEX_PROFILES` is truthy until
+    /// [`Settings::with_gateway_config`] decides from the configuration).
     pub multiplex: bool,
+    /// What decided `multiplex`, once the configuration was read.
+    pub multiplex_source: Option<MultiplexSource>,
+    /// `GATEWAY_MULTIPLEX_PROFILES` as given.
+    pub multiplex_env: Option<String>,
+    /// `TZ` as given.
+    pub tz: Option<String>,
 }
 
 impl Settings {
@@ -89,7 +103,21 @@ impl Settings {
             container_command: command.map(|c| split_words(&c)),
             no_supervise: text(ENV_NO_SUPERVISE).is_some_and(|v| is_truthy(&v)),
             multiplex: text(ENV_MULTIPLEX).is_some_and(|v| is_truthy(&v)),
+            multiplex_source: None,
+            multiplex_env: text(ENV_MULTIPLEX),
+            tz: text(ENV_TZ),
         }
+    }
+
+    /// Decides multiplexing as the gateway does: from the configuration in
+    /// the root profile's `home` (`config.yaml`), overridden by a
+    /// recognized `GATEWAY_MULTIPLEX_PROFILES`, which alone decides when
+    /// the configuration cannot be loaded.
+    pub fn with_gateway_config(mut self, home: &Path) -> Self {
+        let decided = gateway_config::multiplex_profiles(home, self.multiplex_env.as_deref());
+        self.multiplex = decided.enabled;
+        self.multiplex_source = Some(decided.source);
+        self
     }
 
     pub fn role(&self) -> ContainerRole {

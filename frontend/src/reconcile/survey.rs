@@ -58,7 +58,14 @@ pub struct HomeFacts {
     pub state: StateFile,
     /// Which of [`STALE_FILES`] exist (whatever their type).
     pub stale_files: Vec<&'static str>,
+    /// `phase` of the gateway's lifecycle ledger
+    /// ([`LIFECYCLE_LEDGER`]), when it has one.
+    pub lifecycle_phase: Option<String>,
 }
+
+/// The gateway's lifecycle ledger below its home: `phase` is `running`
+/// while a life runs and `exited` once it ended cleanly.
+pub const LIFECYCLE_LEDGER: (&str, &str) = ("state", "gateway.lifecycle.json");
 
 /// One entry of `$HERMES_HOME/profiles/`.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,7 +164,24 @@ pub fn read_home(dir: &impl AsFd) -> HomeFacts {
     HomeFacts {
         state: read_state(dir),
         stale_files,
+        lifecycle_phase: read_lifecycle_phase(dir),
     }
+}
+
+/// `phase` of the lifecycle ledger, read without following links; `None`
+/// for anything unreadable (forensics never stop a boot).
+fn read_lifecycle_phase(home: &impl AsFd) -> Option<String> {
+    let (dir, file) = LIFECYCLE_LEDGER;
+    let state_dir = nofollow::open_dir_at(home, OsStr::new(dir)).ok()?;
+    let file = nofollow::open_file_at(&state_dir, file).ok()?;
+    let bytes = read_regular_file(file).ok()?;
+    if bytes.len() as u64 > crate::state::MAX_STATE_FILE {
+        return None;
+    }
+    parse_state_object(&bytes)?
+        .get("phase")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn read_state(dir: &impl AsFd) -> StateFile {

@@ -575,6 +575,7 @@ pub fn check_reconcile_doc(doc: &Value) {
             "hermes_home",
             "container_command",
             "multiplex",
+            "multiplex_source",
             "root_state_seeded",
             "profiles",
             "skipped",

@@ -24,6 +24,7 @@ fn home(state: StateFile) -> HomeFacts {
     HomeFacts {
         state,
         stale_files: Vec::new(),
+        lifecycle_phase: None,
     }
 }
 
@@ -366,31 +367,48 @@ fn an_unusable_state_file_is_noted_and_registered_down() {
 }
 
 #[test]
-fn prior_state_and_prior_exit_come_from_gateway_state() {
-    for (gateway_state, exit) in [
-        (Some("stopped"), PriorExit::Clean),
+fn prior_exit_comes_from_the_lifecycle_ledger() {
+    for (phase, exit) in [
+        (Some("exited"), PriorExit::Clean),
         (Some("running"), PriorExit::Unclean),
-        (Some("draining"), PriorExit::Unclean),
-        (Some("degraded"), PriorExit::Unclean),
-        (Some("starting"), PriorExit::Unclean),
-        (Some("startup_failed"), PriorExit::Unknown),
-        (Some("weird"), PriorExit::Unknown),
+        (Some("starting"), PriorExit::Unknown),
         (None, PriorExit::Unknown),
     ] {
-        assert_eq!(PriorExit::of(gateway_state), exit);
+        assert_eq!(PriorExit::of(phase), exit);
         let mut map = Map::new();
-        map.insert("desired_state".into(), "running".into());
-        if let Some(g) = gateway_state {
+        map.insert("gateway_state".into(), "stopped".into());
+        let mut s = survey(StateFile::Object(map), vec![]);
+        if let Ok(root) = &mut s.root {
+            root.lifecycle_phase = phase.map(str::to_owned);
+        }
+        let plan = plan(&s, &Settings::default());
+        let root = find(&plan, "default");
+        assert_eq!(root.prior_state.as_deref(), Some("stopped"));
+        assert_eq!(root.prior_exit, exit);
+    }
+    assert_eq!(PriorExit::Unclean.as_str(), "unclean");
+}
+
+#[test]
+fn the_logged_state_is_the_boot_intent_as_upstream_reads_it() {
+    for (desired, gateway, logged) in [
+        (Some("stopped"), Some("running"), Some("stopped")),
+        (None, Some("draining"), Some("running")),
+        (None, Some("degraded"), Some("running")),
+        (None, Some("startup_failed"), Some("startup_failed")),
+        (None, None, None),
+    ] {
+        let mut map = Map::new();
+        if let Some(d) = desired {
+            map.insert("desired_state".into(), d.into());
+        }
+        if let Some(g) = gateway {
             map.insert("gateway_state".into(), g.into());
         }
         let s = survey(StateFile::Object(map), vec![]);
         let plan = plan(&s, &Settings::default());
-        let root = find(&plan, "default");
-        assert_eq!(root.prior_state.as_deref(), gateway_state);
-        assert_eq!(root.desired_state.as_deref(), Some("running"));
-        assert_eq!(root.prior_exit, exit);
+        assert_eq!(find(&plan, "default").logged_state.as_deref(), logged);
     }
-    assert_eq!(PriorExit::Unclean.as_str(), "unclean");
 }
 
 #[test]
@@ -516,6 +534,7 @@ fn stale_files_are_removed_unless_the_gateway_runs() {
     s.root = Ok(HomeFacts {
         state: object(json!({"desired_state": "running", "gateway_state": "running"})),
         stale_files: vec!["gateway.pid", "processes.json"],
+        lifecycle_phase: None,
     });
     s.profiles_dir = ProfilesDir::Entries(vec![Entry {
         name: "work".into(),
@@ -524,6 +543,7 @@ fn stale_files_are_removed_unless_the_gateway_runs() {
             home: Some(HomeFacts {
                 state: StateFile::Missing,
                 stale_files: vec!["gateway.pid"],
+                lifecycle_phase: None,
             }),
         },
     }]);
