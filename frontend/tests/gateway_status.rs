@@ -279,7 +279,7 @@ fn svstat_pgids(c: &Container) -> BTreeMap<String, String> {
         .filter_map(|l| {
             let mut f = l.split(' ');
             let (slot, _pid, pgid) = (f.next()?, f.next()?, f.next()?);
-            Some((slot.to_owned(), format!("{pgid}")))
+            Some((slot.to_owned(), pgid.to_owned()))
         })
         .collect()
 }
