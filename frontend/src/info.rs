@@ -14,7 +14,8 @@ use crate::control_mode::ControlMode;
 use crate::manager::s6::S6Manager;
 use crate::manager::service_manager;
 use crate::profile::ProfileName;
-use crate::s6::installation::{self, S6Version, VersionProbe};
+use crate::s6::installation::{self, VersionProbe};
+use crate::s6::limit::ServiceLimit;
 use crate::vocabulary::ServiceManagerKind;
 
 pub const INFO_SCHEMA: &str = "hermes-s6.info/1";
@@ -70,14 +71,15 @@ pub fn gather_with(config: &Config, kind: ServiceManagerKind, probe: &VersionPro
     let control_mode = in_container.then(|| S6Manager::new(config.clone()).control_mode());
     let runtime_registration =
         helper.is_some() && service_manager(kind, config).supports_runtime_registration();
-    let scan_dir = in_container.then(|| ScanDir {
-        path: config.scan_dir.display().to_string(),
-        // Unknown versions are counted as s6-overlay's s6 (2.15) counts.
-        services: installation::count_services(
-            &config.scan_dir,
-            s6.as_ref().is_none_or(S6Version::counts_loggers),
-        ),
-        limit: service_limit(s6.as_ref()),
+    let scan_dir = in_container.then(|| {
+        // Counted the way the limit counts (PID 1's option says how; with
+        // none, as s6-overlay's s6 2.15 counts).
+        let limit = ServiceLimit::of_pid1();
+        ScanDir {
+            path: config.scan_dir.display().to_string(),
+            services: installation::count_services(&config.scan_dir, limit.counts_loggers),
+            limit: Some(limit.max),
+        }
     });
     Info {
         schema: INFO_SCHEMA,
@@ -91,11 +93,6 @@ pub fn gather_with(config: &Config, kind: ServiceManagerKind, probe: &VersionPro
         },
         scan_dir,
     }
-}
-
-/// s6-svscan's maximum number of services here, when it can be known.
-pub fn service_limit(_s6: Option<&S6Version>) -> Option<u32> {
-    None
 }
 
 /// The helper's version, from the first line of `--version` (which it
@@ -189,7 +186,9 @@ mod tests {
         assert_eq!(info.versions.s6, None);
         let scan = info.scan_dir.unwrap();
         assert_eq!(scan.services, Some(3));
-        assert_eq!(scan.limit, None);
+        // PID 1 of this test process is not s6-svscan: s6's default (the
+        // command-line cases are limit.rs's).
+        assert_eq!(scan.limit, Some(ServiceLimit::of_pid1().max));
 
         // A helper that refuses to run: no version, no registration.
         std::fs::write(&config.helper, "#!/bin/sh\nexit 77\n").unwrap();

@@ -74,6 +74,9 @@ fn write_human(out: &mut dyn Write, report: &ReconcileReport) {
             IntentSource::Unusable => "state file unusable".to_owned(),
         };
         let mut extra = Vec::new();
+        if let Some(why) = &p.left_out {
+            extra.push(why.clone());
+        }
         if p.already_registered {
             extra.push("already registered".to_owned());
         }
@@ -107,6 +110,16 @@ fn write_human(out: &mut dyn Write, report: &ReconcileReport) {
         "{verb} {} profiles: {started} started, {registered} registered down, {skipped} skipped",
         report.profiles.len()
     );
+    let left_out = report
+        .profiles
+        .iter()
+        .filter(|p| p.left_out.is_some())
+        .count();
+    if left_out > 0 {
+        summary.push_str(&format!(
+            "; {left_out} left out: s6-svscan's service limit (see above)"
+        ));
+    }
     if report.root_state_seeded {
         summary.push_str("; root gateway seeded running");
     }

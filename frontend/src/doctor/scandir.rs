@@ -2,6 +2,8 @@
 //! hermes or owned by it, `event/` directories root's), the control grant
 //! of no-setuid mode, and the services present.
 
+use crate::s6::installation::count_services;
+use crate::s6::limit::ServiceLimit;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -135,6 +137,7 @@ pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
             }
         }
     }
+    checks.push(limit_check(scan, ServiceLimit::of_pid1()));
     checks.push(if offenders.is_empty() {
         Check::ok(
             "scandir.permissions",
@@ -164,6 +167,44 @@ pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
 }
 
 /// No-setuid mode: each gateway's control FIFO is granted to group hermes.
+/// Services in use of s6-svscan's limit: past it s6 2.15 aborts whole scans
+/// (the helper refuses to register past it); near it, a few more profiles
+/// are all that fit.
+fn limit_check(scan: &Path, limit: ServiceLimit) -> Check {
+    let Some(used) = count_services(scan, limit.counts_loggers) else {
+        return Check::warn(
+            "scandir.limit",
+            "service limit",
+            format!("{} cannot be counted", scan.display()),
+            "check that the scan directory is readable by hermes",
+        );
+    };
+    let slots = limit.max.saturating_sub(used) / limit.slot_cost();
+    let detail = format!(
+        "{used} of {} services in use ({}): room for {slots} more gateway slot(s)",
+        limit.max,
+        limit.source.as_str()
+    );
+    let fix = "unregister the gateways of profiles no longer used (hermes-s6 profile unregister <profile>); each slot is a service and its logger";
+    if used > limit.max {
+        Check::fail(
+            "scandir.limit",
+            "service limit",
+            format!("{detail}: over the limit, s6-svscan aborts its scans"),
+            fix,
+        )
+    } else if used * 10 >= limit.max * 9 {
+        Check::warn(
+            "scandir.limit",
+            "service limit",
+            format!("{detail}: near the limit"),
+            fix,
+        )
+    } else {
+        Check::ok("scandir.limit", "service limit", detail)
+    }
+}
+
 pub(super) fn grant_check(config: &Config) -> Check {
     const ID: &str = "control.granted";
     const NAME: &str = "control grant";

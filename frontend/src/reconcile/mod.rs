@@ -74,6 +74,9 @@ pub struct ReconciledProfile {
     pub action: Action,
     /// The slot existed before this run.
     pub already_registered: bool,
+    /// Why no slot was registered although the profile has none: s6-svscan's
+    /// service limit left no room (`action` is `skipped`).
+    pub left_out: Option<String>,
     /// The gateway was up before this run.
     pub already_up: bool,
     /// Stale runtime files removed (with `dry_run`: to remove).
@@ -154,7 +157,8 @@ impl ReconcileReport {
                     intent_source: p.intent_source,
                     prior_exit: p.prior_exit,
                     action: p.action(),
-                    already_registered: !p.register,
+                    already_registered: !p.register && p.left_out.is_none(),
+                    left_out: p.left_out.clone(),
                     already_up: p.already_up,
                     stale_files_removed: if dry_run {
                         p.remove.iter().map(|s| (*s).to_owned()).collect()
@@ -247,6 +251,7 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
                 root: Err("not read".to_owned()),
                 profiles_dir: survey::ProfilesDir::Missing,
                 slots: Ok(Default::default()),
+                room: None,
             };
             let mut report = ReconcileReport::from_plan(&nothing, &unread, settings, dry_run);
             report.error = Some(error.to_string());

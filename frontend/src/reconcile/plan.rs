@@ -33,7 +33,7 @@ use serde::Serialize;
 use crate::bootlog::escape_name;
 use crate::profile::{DEFAULT_PROFILE, ProfileName, is_valid_profile_name};
 use crate::reconcile::settings::{ContainerRole, Settings};
-use crate::reconcile::survey::{EntryFacts, HomeFacts, ProfilesDir, StateFile, Survey};
+use crate::reconcile::survey::{EntryFacts, HomeFacts, ProfilesDir, Room, StateFile, Survey};
 use crate::vocabulary::Intent;
 
 /// Whether the reconciler acts at all.
@@ -177,8 +177,11 @@ pub struct ProfilePlan {
     /// Wanted up at the end: the intent is running (and, for a named
     /// profile, multiplexing is off).
     pub start: bool,
-    /// No slot exists yet.
+    /// No slot exists yet, and there is room for one.
     pub register: bool,
+    /// Why the profile gets no slot although it has none: s6-svscan's
+    /// service limit leaves no room for it.
+    pub left_out: Option<String>,
     /// A slot exists and its gateway is up right now.
     pub already_up: bool,
     /// Stale runtime files to remove before anything starts.
@@ -189,7 +192,9 @@ pub struct ProfilePlan {
 
 impl ProfilePlan {
     pub fn action(&self) -> Action {
-        if self.start {
+        if self.left_out.is_some() {
+            Action::Skipped
+        } else if self.start {
             Action::Started
         } else {
             Action::Registered
@@ -416,6 +421,9 @@ pub fn plan(survey: &Survey, settings: &Settings) -> Plan {
         }
     }
 
+    if let Some(room) = &survey.room {
+        fit_to_room(&mut plan, room);
+    }
     match &survey.slots {
         Ok(slots) => {
             plan.other_slots = slots
@@ -429,6 +437,38 @@ pub fn plan(survey: &Survey, settings: &Settings) -> Plan {
         )),
     }
     plan
+}
+
+/// Leaves out the slots s6-svscan has no room for: past its limit, s6 2.15
+/// aborts whole scans and may leave any service unsupervised, so the helper
+/// would refuse the whole registration. The room goes to `default` first,
+/// then to the profiles meant to run, then to the rest, each in name order.
+fn fit_to_room(plan: &mut Plan, room: &Room) {
+    let mut free = room.limit.max.saturating_sub(room.used);
+    let mut order: Vec<usize> = (0..plan.profiles.len())
+        .filter(|&i| plan.profiles[i].register)
+        .collect();
+    // The plan lists `default` first and the rest in name order already.
+    order.sort_by_key(|&i| {
+        let p = &plan.profiles[i];
+        (p.profile.as_str() != DEFAULT_PROFILE, !p.start)
+    });
+    let needed = order.len() as u32 * room.limit.slot_cost();
+    for i in order {
+        if free >= room.limit.slot_cost() {
+            free -= room.limit.slot_cost();
+            continue;
+        }
+        let p = &mut plan.profiles[i];
+        p.register = false;
+        p.start = false;
+        p.left_out = Some(format!(
+            "left out: s6-svscan supervises at most {} services here ({}), {} are in use and the new slots need {needed}; unregister gateways no longer needed (hermes-s6 profile unregister <profile>) and reconcile again",
+            room.limit.max,
+            room.limit.source.as_str(),
+            room.used
+        ));
+    }
 }
 
 fn profile_plan(
@@ -480,6 +520,7 @@ fn profile_plan(
         intent,
         intent_source,
         register: slot.is_none(),
+        left_out: None,
         already_up,
         remove,
         notes,
@@ -488,5 +529,7 @@ fn profile_plan(
     }
 }
 
+#[cfg(test)]
+mod room_tests;
 #[cfg(test)]
 mod tests;

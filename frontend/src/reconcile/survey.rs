@@ -7,6 +7,8 @@
 //! with `fstatat(AT_SYMLINK_NOFOLLOW)` and opened with `O_NOFOLLOW` relative
 //! to the descriptor of their directory.
 
+use crate::s6::installation::count_services;
+use crate::s6::limit::ServiceLimit;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -118,6 +120,17 @@ pub struct Survey {
     /// listed (then every profile is registered and the helper sorts out
     /// which exist).
     pub slots: Result<BTreeMap<ProfileName, SlotFacts>, String>,
+    /// s6-svscan's service limit and what the scan directory takes of it;
+    /// `None` when it cannot be counted (the helper still refuses to go
+    /// past the limit).
+    pub room: Option<Room>,
+}
+
+/// What s6-svscan supervises at most, and the services it has now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    pub limit: ServiceLimit,
+    pub used: u32,
 }
 
 impl Survey {
@@ -142,11 +155,15 @@ impl Survey {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (slots, volume)
         });
+        let limit = ServiceLimit::of_pid1();
+        let room =
+            count_services(&config.scan_dir, limit.counts_loggers).map(|used| Room { limit, used });
         Self {
             hermes_home: home.clone(),
             root,
             profiles_dir,
             slots,
+            room,
         }
     }
 }

@@ -2,11 +2,13 @@
 //! `supervise/status`, the `supervise/death_tally` records and the
 //! `supervise/lock` liveness check, each exactly as `s6-svstat` and
 //! `s6-svdt` interpret them; and what the installation says about itself
-//! (`installation`: its version, the services it counts).
+//! (`installation`: its version, the services it counts; `limit`: how many
+//! it supervises at most).
 
 pub mod death_tally;
 #[cfg(unix)]
 pub mod installation;
+pub mod limit;
 pub mod status;
 #[cfg(unix)]
 pub mod supervise;

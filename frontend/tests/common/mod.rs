@@ -640,6 +640,7 @@ pub fn check_reconcile_doc(doc: &Value) {
                 "prior_exit",
                 "action",
                 "already_registered",
+                "left_out",
                 "already_up",
                 "stale_files_removed",
                 "notes",
@@ -647,6 +648,10 @@ pub fn check_reconcile_doc(doc: &Value) {
             ],
             "reconciled profile",
         );
+        assert!(null_or(&p["left_out"], Value::is_string));
+        if p["left_out"].is_string() {
+            assert_eq!(p["action"], "skipped", "{p}");
+        }
         let name = p["profile"].as_str().unwrap();
         assert_eq!(p["service"], format!("gateway-{name}"));
         assert_eq!(p["home"], home_of(name));

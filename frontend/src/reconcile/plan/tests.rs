@@ -9,18 +9,18 @@ use serde_json::{Map, Value, json};
 use super::*;
 use crate::reconcile::survey::{Entry, SlotFacts};
 
-fn p(name: &str) -> ProfileName {
+pub(super) fn p(name: &str) -> ProfileName {
     ProfileName::new(name).unwrap()
 }
 
-fn object(value: Value) -> StateFile {
+pub(super) fn object(value: Value) -> StateFile {
     match value {
         Value::Object(map) => StateFile::Object(map),
         other => panic!("{other}"),
     }
 }
 
-fn home(state: StateFile) -> HomeFacts {
+pub(super) fn home(state: StateFile) -> HomeFacts {
     HomeFacts {
         state,
         stale_files: Vec::new(),
@@ -28,7 +28,7 @@ fn home(state: StateFile) -> HomeFacts {
     }
 }
 
-fn profile_entry(name: &str, state: StateFile) -> Entry {
+pub(super) fn profile_entry(name: &str, state: StateFile) -> Entry {
     Entry {
         name: name.into(),
         facts: EntryFacts::Dir {
@@ -38,7 +38,7 @@ fn profile_entry(name: &str, state: StateFile) -> Entry {
     }
 }
 
-fn survey(root: StateFile, entries: Vec<Entry>) -> Survey {
+pub(super) fn survey(root: StateFile, entries: Vec<Entry>) -> Survey {
     let mut entries = entries;
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Survey {
@@ -46,14 +46,15 @@ fn survey(root: StateFile, entries: Vec<Entry>) -> Survey {
         root: Ok(home(root)),
         profiles_dir: ProfilesDir::Entries(entries),
         slots: Ok(BTreeMap::new()),
+        room: None,
     }
 }
 
-fn names(plan: &Plan) -> Vec<&str> {
+pub(super) fn names(plan: &Plan) -> Vec<&str> {
     plan.profiles.iter().map(|p| p.profile.as_str()).collect()
 }
 
-fn find<'a>(plan: &'a Plan, name: &str) -> &'a ProfilePlan {
+pub(super) fn find<'a>(plan: &'a Plan, name: &str) -> &'a ProfilePlan {
     plan.profiles
         .iter()
         .find(|p| p.profile.as_str() == name)
