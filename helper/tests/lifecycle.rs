@@ -330,3 +330,22 @@ fn an_environment_payload_reaches_the_gateway_exactly_and_only_group_hermes_can_
     assert_eq!(run["env"]["EMPTY"], "");
     assert_eq!(run["env"]["QUOTE"], "a\"b\\c");
 }
+
+#[test]
+fn the_logger_follows_the_containers_hermes_home_as_hermes() {
+    let options = Options {
+        container_env: vec![("HERMES_HOME".into(), "/opt/data/elsewhere".into())],
+        ..Options::default()
+    };
+    let Some(c) = boot_with("the_logger_follows_the_containers_hermes_home", options) else {
+        return;
+    };
+    profile_dir(&c, "alpha");
+    ok(&c, &["register", "alpha"]);
+    ok(&c, &["rescan"]);
+    let dir = c.volume().join("elsewhere/logs/gateways/alpha");
+    c.wait_for(WAIT, "the logger's directory under the runtime HERMES_HOME", || dir.join("current").exists());
+    let meta = std::fs::metadata(&dir).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (10000, 0o750), "made by hermes, closed to others");
+    assert!(!c.volume().join("logs/gateways/alpha").exists(), "not under the compiled-in home");
+}
