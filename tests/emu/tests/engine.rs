@@ -287,6 +287,13 @@ fn image_is_what_ships() {
     }
     // What the helper names is there: s6's programs in /command.
     probe("test -x /command/s6-svscan && test -x /command/s6-svc && test -x /init");
+    // ... and on the PATH of a `docker exec` shell, as doctor's advice has
+    // it: the very programs of /command (linked from /usr/local/bin, or the
+    // distribution's own in /usr/bin where the test image has them there).
+    probe(
+        "for p in s6-svstat s6-svc s6-svscanctl; do \
+         [ \"$(readlink -f \"$(command -v $p)\")\" = \"$(readlink -f /command/$p)\" ] || exit 1; done",
+    );
     // The generated completions and man pages of the build stage.
     probe(
         "test -s /usr/share/bash-completion/completions/hermes-s6 \
