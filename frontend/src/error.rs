@@ -162,6 +162,11 @@ pub enum Error {
         "gateway '{profile}' was sent SIGTERM but its process did not end within {seconds} s; s6 kills it once the slot's timeout-kill expires and starts it again, unless it then exits 0: check with `hermes-s6 gateway status -p {profile}` and start it if it is down"
     )]
     RestartUnfinished { profile: ProfileName, seconds: u64 },
+
+    #[error(
+        "no s6-supervise took gateway '{profile}' within {seconds} s: s6-svscan did not restart its supervisor (s6 2.13 and later can lose one that died within a second of its start; a rescan does not bring it back); its intent (running) is recorded: restart the container"
+    )]
+    Unsupervised { profile: ProfileName, seconds: u64 },
 }
 
 impl Error {
@@ -187,7 +192,7 @@ impl Error {
             }
             Self::NeedsNextBoot { .. } | Self::RestartUnfinished { .. } => exit::TEMPFAIL,
             Self::ControlNotGranted { .. } => exit::NOPERM,
-            Self::SuperviseNotRunning { .. } => exit::UNAVAILABLE,
+            Self::SuperviseNotRunning { .. } | Self::Unsupervised { .. } => exit::UNAVAILABLE,
             Self::Io { .. } => exit::IOERR,
         }
     }

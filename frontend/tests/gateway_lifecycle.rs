@@ -154,6 +154,82 @@ fn start_registers_a_real_profile_down_then_starts_it() {
     assert_root_owns_the_tree(&c);
 }
 
+/// SIGKILLs the s6-supervise of each `gateway-<name>` (not its logger's)
+/// and waits until s6-svscan has reaped them (it may have started new ones
+/// by then).
+fn kill_gateway_supervisors(c: &Container, names: &[&str]) {
+    let listing = sh_ok(
+        c,
+        User::Root,
+        "for p in /proc/[0-9]*; do echo \"${p#/proc/} $(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\"; done",
+    );
+    let pids: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, cmd)| {
+            cmd.trim_end()
+                .strip_prefix("s6-supervise gateway-")
+                .is_some_and(|slot| !slot.contains('/'))
+        })
+        .map(|(pid, _)| pid)
+        .collect();
+    assert_eq!(pids.len(), names.len(), "{pids:?}");
+    let mut kill = vec!["kill", "-9"];
+    kill.extend(&pids);
+    c.run_as(User::Root, &kill, &[], None).assert_success();
+    let reaped = pids
+        .iter()
+        .map(|pid| format!("[ ! -e /proc/{pid} ]"))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    c.wait_for(WAIT, "killed supervisors reaped", || {
+        c.sh(User::Root, &reaped).code == Some(0)
+    });
+}
+
+/// Supervisors killed within a second of their start: s6 2.11 restarts
+/// them all; 2.13 and later may restart some and lose the others for good.
+/// Either way `gateway start` reports a slot started only once an
+/// s6-supervise has taken it, and fails naming each slot none took.
+#[test]
+fn a_start_reports_each_slot_only_once_supervised() {
+    let Some(c) = boot("a_start_reports_each_slot_only_once_supervised") else {
+        return;
+    };
+    let names = ["b1", "b2", "b3", "b4"];
+    profiles(&c, &names);
+    for name in names {
+        ok(&c, &["profile", "register", name, "--down"]);
+    }
+    kill_gateway_supervisors(&c, &names);
+
+    let out = hs6(&c, &["gateway", "start", "--all"]);
+    let mut lost = Vec::new();
+    let mut started = String::new();
+    for name in names {
+        let slot = c.host_path(&format!("/run/service/gateway-{name}"));
+        if hermes_s6::s6::supervise::supervisor_running(&slot).unwrap() {
+            started.push_str(&format!("{name}: started\n"));
+            wait_gateway_running(&c, name);
+        } else {
+            lost.push(name);
+        }
+    }
+    assert_eq!(out.stdout, started, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), lost.len(), "{}", out.stderr);
+    for name in &lost {
+        assert!(
+            out.stderr
+                .contains(&format!("no s6-supervise took gateway '{name}' within 3 s")),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(state(&c, name)["desired_state"], "running");
+    }
+    let expected = if lost.is_empty() { 0 } else { 69 };
+    assert_eq!(out.code, Some(expected), "{}", out.stderr);
+}
+
 #[test]
 fn the_all_flag_acts_on_every_registered_gateway() {
     let Some(c) = boot("the_all_flag_acts_on_every_registered_gateway") else {
@@ -190,32 +266,13 @@ fn the_all_flag_acts_on_every_registered_gateway() {
     }
 
     // The intent lives in the slot: even supervisors started afresh by a
-    // rescan (after their predecessors were killed) keep them down.
-    let listing = sh_ok(
-        &c,
-        User::Root,
-        "for p in /proc/[0-9]*; do echo \"${p#/proc/} $(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\"; done",
-    );
-    let pids: Vec<&str> = listing
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .filter(|(_, cmd)| {
-            cmd.trim_end()
-                .strip_prefix("s6-supervise gateway-")
-                .is_some_and(|slot| !slot.contains('/'))
-        })
-        .map(|(pid, _)| pid)
-        .collect();
-    assert_eq!(pids.len(), names.len(), "{pids:?}");
-    let mut kill = vec!["kill", "-9"];
-    kill.extend(&pids);
-    c.run_as(User::Root, &kill, &[], None).assert_success();
-    for name in names {
-        let slot = c.host_path(&format!("/run/service/gateway-{name}"));
-        c.wait_for(WAIT, "old supervisors gone", || {
-            !hermes_s6::s6::supervise::supervisor_running(&slot).unwrap_or(true)
-        });
-    }
+    // rescan (after their predecessors were killed) keep them down. s6 2.13
+    // and later start a slot's supervisor at most once a second and can lose
+    // the deferred restart of one that died sooner (see
+    // a_start_reports_each_slot_only_once_supervised): the supervisors die
+    // here older than that, as a crash in a running container finds them.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    kill_gateway_supervisors(&c, &names);
     helper_ok(&c, &["rescan"]);
     for name in names {
         let s = wait_svstat(&c, &format!("gateway-{name}"), "supervised again", |s| {

@@ -9,6 +9,9 @@ use super::*;
 struct Scratch {
     dir: tempfile::TempDir,
     context: Context,
+    /// `supervisor-lock`, write-locked: a slot whose `supervise/lock`
+    /// leads here looks supervised.
+    _supervisor: std::fs::File,
 }
 
 impl Scratch {
@@ -34,7 +37,18 @@ impl Scratch {
         );
         std::fs::write(&config.helper, script).unwrap();
         std::fs::set_permissions(&config.helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let supervisor = std::fs::File::create(root.join("supervisor-lock")).unwrap();
+        // An open-file-description lock: visible to F_GETLK from this process.
+        let lock = nix::libc::flock {
+            l_type: nix::libc::F_WRLCK as nix::libc::c_short,
+            l_whence: nix::libc::SEEK_SET as nix::libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        nix::fcntl::fcntl(&supervisor, nix::fcntl::FcntlArg::F_OFD_SETLK(&lock)).unwrap();
         Self {
+            _supervisor: supervisor,
             dir,
             context: Context {
                 config,
@@ -57,6 +71,18 @@ impl Scratch {
             .scan_dir
             .join(format!("gateway-{profile}"));
         std::fs::create_dir_all(&slot).unwrap();
+        slot
+    }
+
+    /// The profile's slot, with an s6-supervise on it.
+    fn supervised_slot(&self, profile: &str) -> PathBuf {
+        let slot = self.slot(profile);
+        std::fs::create_dir_all(slot.join("supervise")).unwrap();
+        std::os::unix::fs::symlink(
+            self.root().join("supervisor-lock"),
+            slot.join("supervise/lock"),
+        )
+        .unwrap();
         slot
     }
 
@@ -317,7 +343,7 @@ fn reconcile_in_a_dashboard_container_does_nothing() {
 #[test]
 fn start_calls_the_helper_once_and_records_intent() {
     let s = Scratch::new("exit 0");
-    s.slot("work");
+    s.supervised_slot("work");
     let home = s.real_profile("work");
     let (code, out, err) = s.run(&["gateway", "start", "-p", "work"]);
     assert_eq!(
@@ -331,7 +357,7 @@ fn start_calls_the_helper_once_and_records_intent() {
 #[test]
 fn the_default_profile_is_the_one_hermes_home_selects() {
     let s = Scratch::new("exit 0");
-    s.slot("default");
+    s.supervised_slot("default");
     let (code, _, err) = s.run(&["gateway", "restart"]);
     assert_eq!(code, 0, "{err}");
     // Not up (no supervisor): restart wants it up.
@@ -373,12 +399,30 @@ fn a_typo_is_reported_with_how_to_create_the_profile() {
 
 #[test]
 fn a_real_profile_without_a_slot_is_registered_on_start() {
-    let s = Scratch::new("exit 0");
+    // The stand-in registers the slot; the rescan has a supervisor take it.
+    let s = Scratch::new(
+        r#"slot="$(dirname "$0")/service/gateway-fresh"
+if [ "$1" = register ]; then mkdir -p "$slot/supervise"; fi
+if [ "$1" = rescan ]; then ln -s ../../../supervisor-lock "$slot/supervise/lock"; fi"#,
+    );
     s.real_profile("fresh");
     let (code, out, err) = s.run(&["gateway", "start", "-p", "fresh"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "fresh: started\n");
     assert_eq!(s.calls(), ["register fresh", "start fresh", "rescan"]);
+}
+
+#[test]
+fn a_start_that_no_supervisor_takes_up_fails_saying_so() {
+    let s = Scratch::new("exit 0");
+    s.supervised_slot("a");
+    s.slot("b");
+    let (code, out, err) = s.run(&["gateway", "start", "--all"]);
+    assert_eq!(s.calls(), ["start a b"]);
+    assert_eq!((code, out.as_str()), (69, "a: started\n"));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no s6-supervise took gateway 'b'"), "{err}");
+    assert!(err.contains("restart the container"), "{err}");
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! boot.
 
 use std::io;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Config;
 use crate::control_mode::{self, ControlMode};
@@ -26,6 +26,12 @@ use crate::state::{PlannedStop, ProfileDir};
 use crate::status::{self, GatewayStatus, SlotState};
 use crate::time::{Tai64N, unix_now};
 use crate::vocabulary::{HelperOp, Intent, ServiceManagerKind};
+
+/// How long start and restart wait for an s6-supervise to take a slot that
+/// has none. s6-svscan starts one for a new slot on the rescan; it restarts
+/// a dead one by itself, a second after the death (s6 2.11) or at most a
+/// second after the previous start (2.13 and later).
+const SUPERVISOR_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
 pub struct S6Manager {
@@ -198,8 +204,48 @@ impl S6Manager {
         if !newly_registered.is_empty() {
             self.helper.rescan()?;
         }
+        let control = self.await_supervisors(control);
         plan.settled.extend(merge(control, intent));
         Ok(in_order(profiles, plan.settled))
+    }
+
+    /// A start is only as good as the supervisor that acts on it: each slot
+    /// the helper handled must have an s6-supervise within
+    /// [`SUPERVISOR_WAIT`], or its outcome becomes [`Error::Unsupervised`].
+    /// s6 2.13 and later can lose a supervisor for good (one that died
+    /// within a second of its start is not restarted when several died, and
+    /// no rescan restarts it), so this is checked, not assumed.
+    fn await_supervisors(&self, control: ProfileOutcomes) -> ProfileOutcomes {
+        let deadline = Instant::now() + SUPERVISOR_WAIT;
+        let supervised = |profile: &ProfileName| {
+            // A lock that cannot be read is no evidence of a missing supervisor.
+            let slot = self.config.slot_dir(profile);
+            loop {
+                if supervise::supervisor_running(&slot).unwrap_or(true) {
+                    return true;
+                }
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        control
+            .into_iter()
+            .map(|(profile, result)| {
+                let result = result.and_then(|()| {
+                    if supervised(&profile) {
+                        Ok(())
+                    } else {
+                        Err(Error::Unsupervised {
+                            profile: profile.clone(),
+                            seconds: SUPERVISOR_WAIT.as_secs(),
+                        })
+                    }
+                });
+                (profile, result)
+            })
+            .collect()
     }
 }
 
