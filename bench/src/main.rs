@@ -97,6 +97,23 @@ impl Bench {
         bench
     }
 
+    /// How many more gateway slots (a service and its logger each) fit
+    /// under s6-svscan's limit now: all that is asked for where s6-svscan
+    /// takes -c (the emulation gives it room); under s6 2.15's default of
+    /// 1000 services, what the scan directory leaves.
+    fn slots_that_fit(&self, wanted: usize) -> usize {
+        if S6Version::selected().takes_service_cap() {
+            return wanted;
+        }
+        let used = std::fs::read_dir(self.c.host_path("/run/service"))
+            .unwrap()
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| 1 + usize::from(e.path().join("log").is_dir()))
+            .sum::<usize>();
+        wanted.min(1000usize.saturating_sub(used) / 2)
+    }
+
     fn runs(&self, full: usize) -> usize {
         if self.smoke { 3 } else { full }
     }
@@ -232,10 +249,15 @@ impl Bench {
 
     /// Section 3: reconcile of N profiles, whole process, on a fresh /run each time.
     fn reconcile(&mut self) {
-        let sizes: &[usize] = if self.smoke { &[10] } else { &[10, 100, 1000] };
+        // 1000 profiles where s6-svscan takes -c; under s6 2.15's default
+        // limit, the largest count that fits: `default` and s6-overlay's own
+        // entries take the rest.
+        self.c.restart();
+        let largest = self.slots_that_fit(1001) - 1;
+        let sizes: Vec<usize> = if self.smoke { vec![10] } else { vec![10, 100, largest] };
         let runs = if self.smoke { 1 } else { 9 };
         let mut medians = BTreeMap::new();
-        for &n in sizes {
+        for &n in &sizes {
             // No gateway may still be writing into the profiles replaced here.
             self.c.restart();
             // Every tenth profile was running before the restart.
@@ -260,7 +282,13 @@ impl Bench {
             let summary = Summary::of(&samples);
             medians.insert(n, summary.median);
             let anchor = Summary::anchor(331_000.0 * n as f64 / 1000.0);
-            let met = if n == 1000 { Some(summary.median <= 110_000.0) } else { None };
+            let met = if n == 1000 {
+                Some(summary.median <= 110_000.0)
+            } else if n == largest && !self.smoke {
+                Some(summary.median <= 110_000.0 * n as f64 / 1000.0)
+            } else {
+                None
+            };
             self.row(
                 &format!(
                     "reconcile {n} profiles (whole process, per profile {:.3} ms)",
@@ -268,7 +296,13 @@ impl Bench {
                 ),
                 summary,
                 anchor,
-                if n == 1000 { "<= 110 ms (3x the upstream anchor)" } else { "(scaling)" },
+                if n == 1000 {
+                    "<= 110 ms (3x the upstream anchor)"
+                } else if met.is_some() {
+                    "3x the upstream anchor (the most that fit)"
+                } else {
+                    "(scaling)"
+                },
                 met,
             );
         }
@@ -290,7 +324,7 @@ impl Bench {
 
     /// Section 4: `gateway status --all --json` at 1000 gateways vs 1000 s6-svstat.
     fn status_all(&mut self) {
-        let n = if self.smoke { 20 } else { 1000 };
+        let n = if self.smoke { 20 } else { self.slots_that_fit(1000) };
         self.hermes_sh(&format!(
             "i=0; while [ $i -lt {n} ]; do p=$(printf 's%04d' $i); mkdir -p /opt/data/profiles/$p; : > /opt/data/profiles/$p/SOUL.md; i=$((i + 1)); done"
         ));
