@@ -47,6 +47,9 @@ fn main() {
     if wanted("start") {
         bench.end_to_end_start();
     }
+    if wanted("python") {
+        bench.python_start();
+    }
     if wanted("reconcile") {
         bench.reconcile();
     }
@@ -245,6 +248,70 @@ impl Bench {
             Some(speedup >= 20.0),
         );
         self.row("hermes-s6 gateway start -p P vs s6-svc -u (floor)", ours, floor, "(reference)", None);
+    }
+
+    /// Section 2b: one gateway start from Python, as Hermes makes it:
+    /// `S6ServiceManager().start()` (hermes_s6, through `hermes-s6 --json`,
+    /// as hermes) vs upstream's `subprocess.run(["s6-svc", "-u", ...])` (as
+    /// root, the only user it works for), within a running interpreter and
+    /// as whole processes; bench/python_start.py measures both, interleaved.
+    fn python_start(&mut self) {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dest = self.c.volume().join(".bench/python");
+        let _ = std::fs::remove_dir_all(&dest);
+        let copied = std::process::Command::new("cp")
+            .args(["-r", "--no-preserve=ownership"])
+            .arg(repo.join("python/src"))
+            .arg(&dest)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(copied, "copy the hermes_s6 package into the container");
+        std::fs::copy(repo.join("bench/python_start.py"), dest.join("python_start.py")).expect("copy python_start.py");
+        self.c.sh(User::Root, "chmod -R a+rX /opt/data/.bench/python").assert_success();
+        let runs = self.runs(60).to_string();
+        let out = self
+            .c
+            .exec(
+                User::Root,
+                &[
+                    "/usr/bin/python3",
+                    "/opt/data/.bench/python/python_start.py",
+                    "--profile",
+                    "bench",
+                    "--runs",
+                    &runs,
+                    "--ours-user",
+                    "hermes",
+                    "--upstream-user",
+                    "root",
+                    "--cli",
+                    FRONTEND,
+                    "--json",
+                ],
+            )
+            .env("PYTHONPATH", "/opt/data/.bench/python")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .timeout(Duration::from_secs(900))
+            .output();
+        assert_eq!(out.code, Some(0), "python_start: {}", out.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("python_start --json");
+        for result in doc["results"].as_array().expect("results") {
+            let side = |name: &str| {
+                let ms = |key: &str| result[name][key].as_f64().unwrap_or(f64::NAN) * 1000.0;
+                Summary {
+                    n: result[name]["runs"].as_u64().unwrap_or(0) as usize,
+                    median: ms("median_ms"),
+                    p95: ms("p90_ms"),
+                }
+            };
+            let level = result["level"].as_str().unwrap_or("?");
+            let what = match level {
+                "call" => "S6ServiceManager.start() in a running Python vs subprocess s6-svc -u (root)",
+                _ => "python3 -c S6ServiceManager.start() vs python3 -c subprocess s6-svc -u (root)",
+            };
+            self.row(what, side("ours"), side("upstream"), "(comparison; the p95 columns hold p90)", None);
+        }
+        self.notes.push("the Python rows: hermes_s6 runs as hermes through hermes-s6 and the setuid helper; upstream's s6-svc works only for a user who may write the control FIFO (root here)".into());
     }
 
     /// Section 3: reconcile of N profiles, whole process, on a fresh /run each time.
