@@ -333,10 +333,8 @@ fn an_environment_payload_reaches_the_gateway_exactly_and_only_group_hermes_can_
 
 #[test]
 fn the_logger_follows_the_containers_hermes_home_as_hermes() {
-    let options = Options {
-        container_env: vec![("HERMES_HOME".into(), "/opt/data/elsewhere".into())],
-        ..Options::default()
-    };
+    let options =
+        Options { container_env: vec![("HERMES_HOME".into(), "/opt/data/elsewhere".into())], ..Options::default() };
     let Some(c) = boot_with("the_logger_follows_the_containers_hermes_home", options) else {
         return;
     };
