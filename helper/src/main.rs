@@ -72,7 +72,9 @@ fn run(argv: &[OsString], caller: &Caller, parsed: &mut Option<Request>, failed:
             }
         }
     }
-    // Intents are on disk; one rescan starts the supervisors not yet running.
+    // Intents are on disk; one rescan starts the supervisors of slots
+    // s6-svscan has not seen yet (a dead one it restarts by itself; s6 2.13
+    // and later can lose that restart, which the frontend reports).
     if needs_scan {
         scan.svscan(b"a").map_err(with_op)?;
     }

@@ -82,7 +82,10 @@ pub(super) fn gateway_checks(
                 format!("gateway {}", g.profile),
                 "meant to run, but no s6-supervise runs on its slot",
                 match mode {
-                    ControlMode::Setuid => format!("`{}` (a start has s6-svscan rescan)", start(&g.profile)),
+                    ControlMode::Setuid => format!(
+                        "`{}` (its rescan starts the supervisor of a slot s6-svscan has not seen yet); if it says no supervisor took the slot, restart the container (s6 2.13 and later can lose the restart of a supervisor that died within a second of its start, and no rescan brings it back)",
+                        start(&g.profile)
+                    ),
                     ControlMode::NoSetuid => "restart the container (in no-setuid mode only root can have s6-svscan rescan)".to_owned(),
                 },
             ),
