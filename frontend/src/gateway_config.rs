@@ -2,12 +2,15 @@
 //! the root gateway multiplexes every profile (`multiplex_profiles`), in
 //! which case named profiles' slots are registered but never started.
 //!
-//! Decided as upstream's gateway decides it: `$HERMES_HOME/config.yaml`'s
+//! Read where upstream's gateway reads it: `$HERMES_HOME/config.yaml`'s
 //! top-level `multiplex_profiles`, else `gateway.multiplex_profiles`, else
-//! the legacy `gateway.json`'s `multiplex_profiles`, else false; a
-//! `GATEWAY_MULTIPLEX_PROFILES` of `1`/`true`/`yes`/`on` or
-//! `0`/`false`/`no`/`off` overrides it. When the configuration cannot be
-//! loaded, `GATEWAY_MULTIPLEX_PROFILES` alone decides (truthy or not).
+//! the legacy `gateway.json`'s `multiplex_profiles`. The configuration
+//! decides when it sets the key; `GATEWAY_MULTIPLEX_PROFILES` (truthy:
+//! `1`/`true`/`yes`/`on`) is only the fallback for when it does not, or
+//! cannot be loaded; else false. (Upstream's own loader also lets a
+//! recognized value of that variable override a configuration that sets the
+//! key; the boot does not: the configuration is the source, the variable the
+//! fallback.)
 //!
 //! Only that key is read, with a small line-based reader of YAML's block
 //! mappings; anything it does not understand on the way to the key (tabs,
@@ -40,11 +43,11 @@ pub struct Multiplex {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MultiplexSource {
-    /// The configuration (or its absence: the default, false).
+    /// The configuration (or, with neither it nor the variable saying
+    /// anything, the default: false).
     Config,
-    /// `GATEWAY_MULTIPLEX_PROFILES` overrode the configuration.
-    Environment,
-    /// The configuration could not be loaded; the environment decided.
+    /// The configuration does not set the key or could not be loaded; the
+    /// environment decided.
     Fallback,
 }
 
@@ -82,21 +85,18 @@ fn token(value: &str) -> Option<bool> {
 /// The decision for the root profile's home `home`, with
 /// `GATEWAY_MULTIPLEX_PROFILES` = `env`.
 pub fn multiplex_profiles(home: &Path, env: Option<&str>) -> Multiplex {
-    let env_token = env.and_then(token);
-    let Ok(configured) = configured(home) else {
-        return Multiplex {
+    match (configured(home), env) {
+        (Ok(Some(value)), _) => Multiplex {
+            enabled: value.truthy(),
+            source: MultiplexSource::Config,
+        },
+        (Ok(None), None) => Multiplex {
+            enabled: false,
+            source: MultiplexSource::Config,
+        },
+        (Ok(None) | Err(()), env) => Multiplex {
             enabled: env.is_some_and(|v| token(v) == Some(true)),
             source: MultiplexSource::Fallback,
-        };
-    };
-    match env_token {
-        Some(enabled) => Multiplex {
-            enabled,
-            source: MultiplexSource::Environment,
-        },
-        None => Multiplex {
-            enabled: configured.is_some_and(|s| s.truthy()),
-            source: MultiplexSource::Config,
         },
     }
 }
@@ -312,16 +312,16 @@ mod tests {
     }
 
     #[test]
-    fn the_environment_overrides_and_falls_back() {
-        assert!(!on(Some("multiplex_profiles: true\n"), Some("0")));
-        assert!(on(Some("multiplex_profiles: false\n"), Some(" TRUE ")));
-        // Unrecognized or blank: the configuration decides.
-        assert!(on(Some("multiplex_profiles: true\n"), Some("maybe")));
-        assert!(on(Some("multiplex_profiles: true\n"), Some("")));
-        assert_eq!(
-            decide(None, Some("yes")).source,
-            MultiplexSource::Environment
-        );
+    fn the_environment_is_only_the_fallback() {
+        // A configuration that loads decides, whatever the variable says.
+        assert!(on(Some("multiplex_profiles: true\n"), Some("0")));
+        assert!(!on(Some("multiplex_profiles: false\n"), Some(" TRUE ")));
+        // A configuration that does not set it: the variable decides.
+        assert!(on(None, Some("yes")));
+        assert!(on(Some("model: x\n"), Some("1")));
+        assert!(!on(Some("model: x\n"), Some("maybe")));
+        assert_eq!(decide(None, Some("yes")).source, MultiplexSource::Fallback);
+        assert_eq!(decide(None, None).source, MultiplexSource::Config);
         // A configuration this reader cannot load: the environment alone.
         for bad in [
             "gateway: {multiplex_profiles: true}\n",

@@ -95,7 +95,7 @@ pub enum Command {
     },
     /// Re-create gateway slots from the persistent volume (boot time)
     #[command(
-        after_help = "Environment: HERMES_HOME (the volume), HERMES_CONTAINER_CMD (the container's command, when --container-command is not given), HERMES_GATEWAY_NO_SUPERVISE (truthy: a `gateway run` container is not seeded), GATEWAY_MULTIPLEX_PROFILES (truthy: named profiles are registered, never started).\n\nExit 0 when the boot can proceed; per-profile problems are reported on stderr. Non-zero when the helper cannot be used (72 missing, 77 not privileged) or s6-svscan is not running (69)."
+        after_help = "Environment: HERMES_HOME (the volume), HERMES_CONTAINER_CMD (the container's command, when --container-command is not given), HERMES_GATEWAY_NO_SUPERVISE (truthy: a `gateway run` container is not seeded), GATEWAY_MULTIPLEX_PROFILES (truthy: named profiles are registered, never started; read only when $HERMES_HOME/config.yaml, which decides with its multiplex_profiles, does not set that key or cannot be loaded).\n\nExit 0 when the boot can proceed; per-profile problems are reported on stderr. Non-zero when the helper cannot be used (72 missing, 77 not privileged) or s6-svscan is not running (69)."
     )]
     Reconcile {
         /// Print what would be done without changing anything

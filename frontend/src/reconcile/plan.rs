@@ -18,8 +18,9 @@
 //!   the root profile, unless `HERMES_GATEWAY_NO_SUPERVISE` is truthy or
 //!   `--no-supervise` is in the command.
 //! - A dashboard-only container (command `dashboard`) plans nothing.
-//! - With `GATEWAY_MULTIPLEX_PROFILES` truthy, named profiles are
-//!   registered but never started.
+//! - When the root gateway multiplexes (`multiplex_profiles` in its
+//!   configuration; `GATEWAY_MULTIPLEX_PROFILES` when that cannot be
+//!   loaded), named profiles are registered but never started.
 //! - Stale `gateway.pid` and `processes.json` are removed from every
 //!   planned profile's home, except where the slot's gateway is up right
 //!   now (a second run in a live container: those files are not stale).
@@ -403,7 +404,7 @@ pub fn plan(survey: &Survey, settings: &Settings) -> Plan {
                             if settings.multiplex && p.start {
                                 p.start = false;
                                 p.notes.push(
-                                    "GATEWAY_MULTIPLEX_PROFILES is on: named profiles are registered but not started".into(),
+                                    "the root gateway multiplexes every profile: named profiles are registered but not started".into(),
                                 );
                             }
                             plan.profiles.push(p);

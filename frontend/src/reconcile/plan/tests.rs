@@ -525,7 +525,11 @@ fn multiplexing_registers_named_profiles_without_starting_them() {
     let work = find(&plan, "work");
     assert_eq!(work.intent, Intent::Running, "the intent itself is kept");
     assert_eq!(work.action(), Action::Registered);
-    assert!(work.notes.iter().any(|n| n.contains("MULTIPLEX")));
+    assert!(
+        work.notes
+            .iter()
+            .any(|n| n.contains("multiplexes every profile"))
+    );
     assert!(find(&plan, "idle").notes.is_empty());
 }
 
