@@ -15,6 +15,10 @@ pub mod trace;
 /// The traced operations, in the order they run, with what each exercises.
 pub const OPS: &[(&str, &str)] = &[
     ("version", "--version"),
+    (
+        "socket-version",
+        "--version run by root with IPCREMOTEEUID/IPCREMOTEEGID set, as s6-sudod runs it for a socket peer (via=socket)",
+    ),
     ("refused", "start ../main-hermes (invalid name, exit 65)"),
     (
         "closed-fds",

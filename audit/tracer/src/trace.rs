@@ -37,6 +37,8 @@ struct Step {
     /// sets it up and then executes the rest of its arguments (strace and
     /// the helper). Empty for an ordinary call.
     setup: &'static [&'static str],
+    /// Variables set for the helper (through strace, which passes them on).
+    env: &'static [(&'static str, &'static str)],
     expected_exit: i32,
 }
 
@@ -72,6 +74,19 @@ const STEPS: &[Step] = &[
         args: &["--version"],
         payload: false,
         setup: &[],
+        env: &[],
+        expected_exit: 0,
+    },
+    // The socket transport: root runs the helper for s6-sudod with the
+    // peer's ids that s6-ipcserverd sets (hermes's, as the emulation
+    // creates them).
+    Step {
+        op: "socket-version",
+        user: User::Root,
+        args: &["--version"],
+        payload: false,
+        setup: &[],
+        env: &[("IPCREMOTEEUID", "10000"), ("IPCREMOTEEGID", "10000")],
         expected_exit: 0,
     },
     Step {
@@ -80,6 +95,7 @@ const STEPS: &[Step] = &[
         args: &["start", "../main-hermes"],
         payload: false,
         setup: &[],
+        env: &[],
         expected_exit: 65,
     },
     Step {
@@ -88,6 +104,7 @@ const STEPS: &[Step] = &[
         args: &["start", "../main-hermes"],
         payload: false,
         setup: CLOSED_FDS,
+        env: &[],
         expected_exit: 65,
     },
     Step {
@@ -96,6 +113,7 @@ const STEPS: &[Step] = &[
         args: &["start", "../main-hermes"],
         payload: false,
         setup: SOCKET_FDS,
+        env: &[],
         expected_exit: 65,
     },
     Step {
@@ -104,6 +122,7 @@ const STEPS: &[Step] = &[
         args: &["start", "audita"],
         payload: false,
         setup: &[],
+        env: &[],
         expected_exit: 77,
     },
     Step {
@@ -112,6 +131,7 @@ const STEPS: &[Step] = &[
         args: &["register", "audita"],
         payload: false,
         setup: &[],
+        env: &[],
         expected_exit: 0,
     },
     Step {
@@ -120,6 +140,7 @@ const STEPS: &[Step] = &[
         args: &["register", "auditb"],
         payload: true,
         setup: &[],
+        env: &[],
         expected_exit: 0,
     },
     Step {
@@ -128,6 +149,7 @@ const STEPS: &[Step] = &[
         args: &["rescan"],
         payload: false,
         setup: &[],
+        env: &[],
         expected_exit: 0,
     },
     Step {
@@ -136,6 +158,7 @@ const STEPS: &[Step] = &[
         args: &["start", "audita"],
         payload: false,
         setup: &[],
+        env: &[],
         expected_exit: 0,
     },
     Step {
@@ -144,6 +167,7 @@ const STEPS: &[Step] = &[
         args: &["restart", "audita"],
         payload: false,
         setup: &[],
+        env: &[],
         expected_exit: 0,
     },
     Step {
@@ -152,6 +176,7 @@ const STEPS: &[Step] = &[
         args: &["stop", "audita"],
         payload: false,
         setup: CPU_LIMIT,
+        env: &[],
         expected_exit: 77,
     },
     Step {
@@ -160,6 +185,7 @@ const STEPS: &[Step] = &[
         args: &["stop", "audita"],
         payload: false,
         setup: &[],
+        env: &[],
         expected_exit: 0,
     },
     Step {
@@ -168,6 +194,7 @@ const STEPS: &[Step] = &[
         args: &["unregister", "audita"],
         payload: false,
         setup: &[],
+        env: &[],
         expected_exit: 0,
     },
 ];
@@ -288,7 +315,7 @@ pub fn run(
         if !wanted {
             let mut argv = vec![HELPER];
             argv.extend_from_slice(step.args);
-            let output = c.run_as(step.user, &argv, &[], stdin);
+            let output = c.run_as(step.user, &argv, step.env, stdin);
             if output.code != Some(step.expected_exit) {
                 return Err(format!(
                     "untraced step {} exited {:?}: {}",
@@ -316,7 +343,7 @@ pub fn run(
             HELPER,
         ]);
         argv.extend_from_slice(step.args);
-        let output = c.run_as(User::Root, &argv, &[], stdin);
+        let output = c.run_as(User::Root, &argv, step.env, stdin);
         let host = c.host_path(&inner);
         let trace_file = out.join(format!("{}.trace", step.op));
         std::fs::copy(&host, &trace_file).map_err(|e| {
