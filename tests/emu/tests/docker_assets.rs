@@ -764,21 +764,38 @@ fn reconcile_step_fails_loudly_when_the_helper_is_unusable() {
         return;
     }
     let c = boot();
-    // Setuid ignored: allowPrivilegeEscalation: false, no-new-privileges.
+    // Setuid ignored (allowPrivilegeEscalation: false, no-new-privileges):
+    // not unusable, the reconcile goes over the helper's socket: the
+    // service's when it runs (this step run again), else one the step
+    // serves itself for the reconcile, as at boot.
     let out = c.exec(User::Root, &[RECONCILE]).no_new_privs().output();
-    out.assert_code(1);
+    out.assert_success();
     assert!(
-        out.stderr.contains("cannot become root")
-            && out.stderr.contains("allowPrivilegeEscalation"),
+        out.stdout.contains("served by hermes-s6-helperd") && out.stdout.contains("no_new_privs"),
         "{out:?}"
     );
-    // Wrong mode.
-    fs::set_permissions(c.host_path(HELPER_PATH), fs::Permissions::from_mode(0o755)).unwrap();
+    let service = "/run/service/hermes-s6-helperd";
+    root(&c, &["s6-svc", "-d", service]).assert_success();
+    root(&c, &["s6-svwait", "-d", service]).assert_success();
+    let out = c.exec(User::Root, &[RECONCILE]).no_new_privs().output();
+    out.assert_success();
+    assert!(
+        out.stdout.contains("socket transport for this boot")
+            && out.stdout.contains("no_new_privs"),
+        "{out:?}"
+    );
+    assert!(
+        !c.host_path("/run/hermes-s6/helper.sock").exists(),
+        "the boot's own server is gone"
+    );
+    // Writable by others than root.
+    fs::set_permissions(c.host_path(HELPER_PATH), fs::Permissions::from_mode(0o4770)).unwrap();
     let out = root(&c, &[RECONCILE]);
     out.assert_code(1);
     assert!(
-        out.stderr
-            .contains("mode 4750 (it is uid 0, group hermes, mode 755)"),
+        out.stderr.contains(
+            "must be owned by root and writable by root only (it is uid 0, group hermes, mode 4770)"
+        ),
         "{out:?}"
     );
     // Missing.
@@ -809,12 +826,12 @@ fn a_failing_cont_init_script_fails_the_boot_loudly() {
         "{message}"
     );
     let message = boot_failure(Options {
-        helper_mode: 0o750,
+        helper_mode: 0o4770,
         ..Options::default()
     });
     assert!(
         message.contains("cont-init script /etc/cont-init.d/02-reconcile-profiles exited 1")
-            && message.contains("must be owned by root, group hermes, mode 4750"),
+            && message.contains("must be owned by root and writable by root only"),
         "{message}"
     );
 }
