@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
 use crate::profile::{ProfileName, is_valid_profile_name};
+use crate::vocabulary::ControlMode;
 
 /// `$HERMES_HOME` when the variable is unset.
 pub const DEFAULT_HERMES_HOME: &str = "/opt/data";
@@ -15,14 +16,20 @@ pub const DEFAULT_HERMES_HOME: &str = "/opt/data";
 pub const DEFAULT_SCAN_DIR: &str = "/run/service";
 /// Where the image installs the setuid helper.
 pub const DEFAULT_HELPER: &str = "/usr/libexec/hermes-s6-helper";
-/// Where the boot records how gateways are controlled (see `control_mode`).
-pub const DEFAULT_MODE_FILE: &str = "/run/hermes-s6/mode";
+/// Where the root service `hermes-s6-helperd` serves the helper (the
+/// socket transport, for containers where setuid cannot work).
+pub const DEFAULT_HELPER_SOCKET: &str = "/run/hermes-s6/helper.sock";
+/// s6's client of that socket.
+pub const DEFAULT_SOCKET_CLIENT: &str = "/command/s6-sudo";
 /// The unprivileged user every Hermes process runs as, and its group.
 pub const DEFAULT_HERMES_USER: &str = "hermes";
 
 pub const ENV_HERMES_HOME: &str = "HERMES_HOME";
 pub const ENV_HELPER: &str = "HERMES_S6_HELPER";
 pub const ENV_SCAN_DIR: &str = "HERMES_S6_SCANDIR";
+pub const ENV_HELPER_SOCKET: &str = "HERMES_S6_HELPER_SOCKET";
+/// `1`, `true` or `yes`: use the socket transport even where setuid works.
+pub const ENV_NO_SETUID: &str = "HERMES_S6_NO_SETUID";
 
 /// Name of the per-profile state file shared with the gateway.
 pub const STATE_FILE: &str = "gateway_state.json";
@@ -42,19 +49,29 @@ pub struct Config {
     /// Scan directory read for status and the list of slots. Control goes
     /// through the helper, which has its own compiled-in scan directory.
     pub scan_dir: PathBuf,
-    /// The setuid helper executed for every control operation.
+    /// The helper, executed (setuid, or by root) or served over
+    /// `helper_socket`, for every control operation.
     pub helper: PathBuf,
+    /// The helper's socket (`hermes-s6-helperd`).
+    pub helper_socket: PathBuf,
+    /// The program that talks to `helper_socket` (`s6-sudo`).
+    pub socket_client: PathBuf,
+    /// `HERMES_S6_NO_SETUID`: the socket transport only, even where setuid
+    /// works.
+    pub force_socket: bool,
+    /// The transport to use instead of choosing one per process (tests and
+    /// programs that know; `None` from the environment).
+    pub control_mode: Option<ControlMode>,
     /// procfs mount, read for a gateway's start time (planned-stop marker).
     pub proc_dir: PathBuf,
-    /// The boot's record of the control mode (root-owned; see `control_mode`).
-    pub mode_file: PathBuf,
     /// The user every Hermes process runs as; its group of the same name
-    /// may read gateway status (and, in no-setuid mode, control gateways).
+    /// may read gateway status and use the helper.
     pub hermes_user: String,
 }
 
 impl Config {
-    /// Reads `HERMES_HOME`, `HERMES_S6_HELPER` and `HERMES_S6_SCANDIR`.
+    /// Reads `HERMES_HOME`, `HERMES_S6_HELPER`, `HERMES_S6_HELPER_SOCKET`,
+    /// `HERMES_S6_NO_SETUID` and `HERMES_S6_SCANDIR`.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var_os(name))
     }
@@ -76,8 +93,18 @@ impl Config {
             helper: var(ENV_HELPER)
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_HELPER)),
+            helper_socket: var(ENV_HELPER_SOCKET)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_HELPER_SOCKET)),
+            socket_client: PathBuf::from(DEFAULT_SOCKET_CLIENT),
+            force_socket: var(ENV_NO_SETUID).is_some_and(|v| {
+                matches!(
+                    v.to_string_lossy().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes"
+                )
+            }),
+            control_mode: None,
             proc_dir: PathBuf::from("/proc"),
-            mode_file: PathBuf::from(DEFAULT_MODE_FILE),
             hermes_user: DEFAULT_HERMES_USER.to_owned(),
         }
     }

@@ -137,26 +137,30 @@ pub enum Error {
     NotImplemented { what: &'static str },
 
     #[error(
-        "{what}: in no-setuid mode only root changes gateway slots, and it does so at boot; {consequence}"
+        "{what} refuses to run as root: it acts on the volume, which {user} may change at any moment; run it as {user} (`s6-setuidgid {user} {what}`)"
     )]
-    NeedsNextBoot {
-        what: String,
-        /// What happens at the next container boot, and what to do now.
-        consequence: String,
+    RefusedAsRoot { what: &'static str, user: String },
+
+    #[error("gateways cannot be controlled from here: {why}")]
+    HelperUnavailable { why: String },
+
+    #[error(
+        "cannot reach the gateway helper's socket {}: {message}{}",
+        socket.display(),
+        if *denied { "; only root and group hermes may use it" } else { "; the container's hermes-s6-helperd service serves it" }
+    )]
+    HelperSocketUnreachable {
+        socket: PathBuf,
+        /// The socket refused this user (permissions), rather than being absent or dead.
+        denied: bool,
+        message: String,
     },
 
     #[error(
-        "cannot control gateway '{profile}': {reason}; in no-setuid mode group hermes controls only the gateways the boot granted it: restart the container"
+        "the gateway helper's socket server ({}) refused this user: only root and the hermes user (group hermes) may use it",
+        socket.display()
     )]
-    ControlNotGranted {
-        profile: ProfileName,
-        reason: String,
-    },
-
-    #[error(
-        "no s6-supervise runs for gateway '{profile}' (its control FIFO has no reader); in no-setuid mode only root can have s6-svscan start one: restart the container"
-    )]
-    SuperviseNotRunning { profile: ProfileName },
+    HelperSocketRefused { socket: PathBuf },
 
     #[error(
         "gateway '{profile}' was sent SIGTERM but its process did not end within {seconds} s; s6 kills it once the slot's timeout-kill expires and starts it again, unless it then exits 0: check with `hermes-s6 gateway status -p {profile}` and start it if it is down"
@@ -190,9 +194,18 @@ impl Error {
             Self::HelperKilled { .. } | Self::HostCommand { .. } | Self::NotImplemented { .. } => {
                 exit::SOFTWARE
             }
-            Self::NeedsNextBoot { .. } | Self::RestartUnfinished { .. } => exit::TEMPFAIL,
-            Self::ControlNotGranted { .. } => exit::NOPERM,
-            Self::SuperviseNotRunning { .. } | Self::Unsupervised { .. } => exit::UNAVAILABLE,
+            Self::RestartUnfinished { .. } => exit::TEMPFAIL,
+            Self::Unsupervised { .. } => exit::UNAVAILABLE,
+            Self::HelperUnavailable { .. }
+            | Self::HelperSocketRefused { .. }
+            | Self::RefusedAsRoot { .. } => exit::NOPERM,
+            Self::HelperSocketUnreachable { denied, .. } => {
+                if *denied {
+                    exit::NOPERM
+                } else {
+                    exit::UNAVAILABLE
+                }
+            }
             Self::Io { .. } => exit::IOERR,
         }
     }

@@ -4,19 +4,15 @@
 //! (`hermes-s6 info`, `hermes-s6.info/1`); and the profiles that have a
 //! gateway slot (`hermes-s6 profile list`, `hermes-s6.profiles/1`).
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::control_mode::ControlMode;
-use crate::manager::s6::S6Manager;
+use crate::helper::Helper;
 use crate::manager::service_manager;
 use crate::profile::ProfileName;
 use crate::s6::installation::{self, VersionProbe};
 use crate::s6::limit::ServiceLimit;
-use crate::vocabulary::ServiceManagerKind;
+use crate::vocabulary::{ControlMode, ServiceManagerKind};
 
 pub const INFO_SCHEMA: &str = "hermes-s6.info/1";
 pub const PROFILES_SCHEMA: &str = "hermes-s6.profiles/1";
@@ -26,8 +22,11 @@ pub const PROFILES_SCHEMA: &str = "hermes-s6.profiles/1";
 pub struct Info {
     pub schema: &'static str,
     pub service_manager: ServiceManagerKind,
-    /// How lifecycle commands reach s6; `None` outside the container.
+    /// How lifecycle commands reach the helper from this process; `None`
+    /// outside the container.
     pub control_mode: Option<ControlMode>,
+    /// Why that transport (or why none); `None` outside the container.
+    pub control_reason: Option<String>,
     /// Whether a gateway can be registered (and unregistered) right now.
     pub runtime_registration: bool,
     pub versions: Versions,
@@ -63,14 +62,17 @@ pub fn gather(config: &Config, kind: ServiceManagerKind) -> Info {
 
 /// [`gather`] with the s6 installation looked for through `probe`.
 pub fn gather_with(config: &Config, kind: ServiceManagerKind, probe: &VersionProbe) -> Info {
-    let helper = helper_version(&config.helper);
     let in_container = kind == ServiceManagerKind::S6;
+    let route = Helper::for_config(config);
+    let helper = route.version();
     let s6 = in_container
         .then(|| installation::detect_version(probe))
         .flatten();
-    let control_mode = in_container.then(|| S6Manager::new(config.clone()).control_mode());
-    let runtime_registration =
-        helper.is_some() && service_manager(kind, config).supports_runtime_registration();
+    let control_mode = in_container.then(|| route.choice().mode);
+    let control_reason = in_container.then(|| route.choice().why.clone());
+    let runtime_registration = helper.is_some()
+        && control_mode.is_some_and(ControlMode::reaches_helper)
+        && service_manager(kind, config).supports_runtime_registration();
     let scan_dir = in_container.then(|| {
         // Counted the way the limit counts (PID 1's option says how; with
         // none, as s6-overlay's s6 2.15 counts).
@@ -85,6 +87,7 @@ pub fn gather_with(config: &Config, kind: ServiceManagerKind, probe: &VersionPro
         schema: INFO_SCHEMA,
         service_manager: kind,
         control_mode,
+        control_reason,
         runtime_registration,
         versions: Versions {
             cli: env!("CARGO_PKG_VERSION"),
@@ -93,24 +96,6 @@ pub fn gather_with(config: &Config, kind: ServiceManagerKind, probe: &VersionPro
         },
         scan_dir,
     }
-}
-
-/// The helper's version, from the first line of `--version` (which it
-/// prints only once it runs as root for this user).
-pub fn helper_version(helper: &Path) -> Option<String> {
-    let output = Command::new(helper)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let first = text.lines().next()?.trim();
-    let version = first.strip_prefix("hermes-s6-helper ").unwrap_or(first);
-    (!version.is_empty()).then(|| version.to_owned())
 }
 
 /// `hermes-s6.profiles/1`: the profiles with a registered gateway slot,
@@ -138,13 +123,14 @@ impl ProfileList {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
 
     fn config(root: &Path) -> Config {
         let mut config = Config::from_lookup(|_| None);
         config.hermes_home = root.join("data");
         config.scan_dir = root.join("service");
         config.helper = root.join("helper");
-        config.mode_file = root.join("mode");
+        config.control_mode = Some(ControlMode::Setuid);
         config
     }
 

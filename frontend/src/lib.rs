@@ -11,21 +11,20 @@
 //! the persistent volume (the `hermes-s6 reconcile` command).
 //!
 //! [`doctor::examine`] checks everything gateways depend on (the
-//! `hermes-s6 doctor` command). Where setuid cannot work, the container runs
-//! in no-setuid mode ([`ControlMode::NoSetuid`]): control goes straight to
-//! the control FIFOs the boot granted to group hermes instead of the helper.
+//! `hermes-s6 doctor` command). Where setuid cannot work, the helper is
+//! reached over the socket the root service `hermes-s6-helperd` serves
+//! ([`ControlMode::Socket`]); each process picks its transport itself.
 //!
 //! Modules, bottom to top (each imports only modules below it; the test
 //! `tests/module_layers.rs` keeps it so):
 //! 1. leaves: `time` (and `localtime` above it), `vocabulary` (the shared
-//!    words), [`profile`], [`s6`]
+//!    words, [`ControlMode`] among them), [`profile`], [`s6`]
 //!    (s6's on-disk state), `nofollow` (no-follow descriptor walking);
 //! 2. [`error`], [`config`];
-//! 3. `extra_env`, `outcome`, `control_mode`, `hermes_identity`, `state`
+//! 3. `extra_env`, `outcome`, `state`
 //!    (the files shared with the gateway), `bootlog`, `gateway_config` (the
 //!    one setting of the gateway's configuration the boot reads);
-//! 4. `helper` (the setuid helper's client), `fifo_control` (no-setuid
-//!    control), [`status`];
+//! 4. `helper` (the helper's client, and its transports), [`status`];
 //! 5. [`manager`] and its backends;
 //! 6. [`reconcile`], then [`doctor`], and [`info`] (what this installation
 //!    is, and the profiles with a slot);
@@ -41,18 +40,13 @@ pub(crate) mod bootlog;
 pub mod cli;
 pub mod config;
 #[cfg(unix)]
-pub(crate) mod control_mode;
-#[cfg(unix)]
 pub mod doctor;
 pub mod error;
 pub(crate) mod extra_env;
 #[cfg(unix)]
-pub(crate) mod fifo_control;
-#[cfg(unix)]
 pub(crate) mod gateway_config;
-pub(crate) mod helper;
 #[cfg(unix)]
-pub(crate) mod hermes_identity;
+pub(crate) mod helper;
 #[cfg(unix)]
 pub mod info;
 pub(crate) mod localtime;
@@ -71,8 +65,6 @@ pub mod time;
 pub(crate) mod vocabulary;
 
 pub use config::Config;
-#[cfg(unix)]
-pub use control_mode::ControlMode;
 pub use error::Error;
 pub use extra_env::ExtraEnv;
 #[cfg(unix)]
@@ -80,4 +72,4 @@ pub use manager::s6::S6Manager;
 pub use manager::{ServiceManager, detect_service_manager, service_manager};
 pub use outcome::{ControlReport, ControlResult, ProfileOutcome, ProfileOutcomes};
 pub use profile::{InvalidProfileName, ProfileName};
-pub use vocabulary::{HelperOp, Intent, ServiceManagerKind};
+pub use vocabulary::{ControlMode, HelperOp, Intent, ServiceManagerKind};

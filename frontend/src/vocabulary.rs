@@ -1,5 +1,6 @@
 //! The closed sets of words the whole crate speaks: the helper's
-//! operations, the service managers, and a gateway's lifecycle intent.
+//! operations, the ways to the helper (`control_mode`), the service
+//! managers, and a gateway's lifecycle intent.
 //! Pure values, imported by everything above, importing nothing of the
 //! crate.
 
@@ -100,6 +101,58 @@ impl Intent {
 }
 
 impl fmt::Display for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How lifecycle commands reach the helper from this process.
+///
+/// - **setuid** (where the kernel honors the helper's setuid bit): the
+///   helper is executed, and becomes root itself;
+/// - **socket** (where setuid cannot work: `no_new_privs`, as under
+///   Kubernetes `allowPrivilegeEscalation: false` or `docker --security-opt
+///   no-new-privileges`, or the helper on a `nosuid` mount; or forced with
+///   `HERMES_S6_NO_SETUID=1`): `s6-sudo` asks the root service
+///   `hermes-s6-helperd` to run the very same helper for this process, over
+///   a Unix socket only root and group hermes can reach;
+/// - **root**: this process is root, and runs the helper itself;
+/// - **unavailable**: neither works; the reason names both and what to
+///   change.
+///
+/// The choice is made per process by `helper::transport`, from what the
+/// kernel says about this process and the helper's file, never from a
+/// record anyone wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlMode {
+    /// The setuid helper, executed.
+    Setuid,
+    /// The helper served by `hermes-s6-helperd` over its socket.
+    Socket,
+    /// The helper executed by root.
+    Root,
+    /// Neither transport works from here.
+    Unavailable,
+}
+
+impl ControlMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Setuid => "setuid",
+            Self::Socket => "socket",
+            Self::Root => "root",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// Whether the helper can be reached at all.
+    pub fn reaches_helper(self) -> bool {
+        self != Self::Unavailable
+    }
+}
+
+impl fmt::Display for ControlMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

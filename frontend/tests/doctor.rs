@@ -212,7 +212,7 @@ fn no_new_privs_is_named() {
     );
     let fix = effective["fix"].as_str().unwrap();
     assert!(
-        fix.contains("allow privilege escalation") && fix.contains("HERMES_S6_NO_SETUID=1"),
+        fix.contains("allow privilege escalation") && fix.contains("hermes-s6-helperd"),
         "{fix}"
     );
     // The file itself is fine.

@@ -41,6 +41,7 @@ const INFO: Rules = &[
     ("schema", "string"),
     ("service_manager", "string"),
     ("control_mode", "string|null"),
+    ("control_reason", "string|null"),
     ("runtime_registration", "bool"),
     ("versions", "object"),
     ("versions.cli", "string"),

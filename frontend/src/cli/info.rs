@@ -28,6 +28,9 @@ fn write_text(info: &Info, out: &mut dyn Write) -> io::Result<()> {
         info.control_mode
             .map_or_else(|| "none".to_owned(), |m| m.as_str().to_owned())
     )?;
+    if let Some(reason) = &info.control_reason {
+        writeln!(out, "control_reason: {reason}")?;
+    }
     writeln!(
         out,
         "runtime_registration: {}",

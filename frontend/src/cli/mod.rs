@@ -49,7 +49,7 @@ const PAYLOAD_TIMEOUT: Duration = Duration::from_secs(2);
 /// `--long-help` and the man page: what the commands are for.
 const LONG_ABOUT: &str = "Control and inspect Hermes profile gateways supervised by s6.
 
-In the Hermes container every profile's messaging gateway is the s6 service /run/service/gateway-<profile>. hermes-s6 reads their state directly and asks the setuid helper hermes-s6-helper for every change (or, in no-setuid mode, writes s6 control commands into the control FIFOs the boot granted to group hermes).
+In the Hermes container every profile's messaging gateway is the s6 service /run/service/gateway-<profile>. hermes-s6 reads their state directly and asks the helper hermes-s6-helper for every change: executed where setuid works, else through the socket the root service hermes-s6-helperd serves (/run/hermes-s6/helper.sock; HERMES_S6_NO_SETUID=1 picks it even where setuid works). `hermes-s6 info` and `doctor` say which, and why.
 
   hermes-s6 gateway start|stop|restart [-p <profile> | --all] [--json]
   hermes-s6 gateway status [-p <profile> | --all] [--json | --watch]
@@ -64,9 +64,9 @@ Without -p or --all, commands act on the profile HERMES_HOME selects: default, o
 
 const AFTER_LONG_HELP: &str = "Environment: HERMES_HOME (the data volume, default /opt/data), HERMES_S6_HELPER (the helper's path, default /usr/libexec/hermes-s6-helper), HERMES_S6_SCANDIR (the scan directory read for status, default /run/service), NO_COLOR (no colors on a terminal).
 
-Exit status: 0 on success; 64 usage; 65 invalid profile name or environment; 66 no such gateway; 69 s6 not running; 72 helper missing; 75 takes effect at the next boot (no-setuid mode) or a restart did not finish; 77 not permitted; 78 unsafe state found; doctor exits 1 when a check failed.
+Exit status: 0 on success; 64 usage; 65 invalid profile name or environment; 66 no such gateway; 69 s6 not running; 72 helper missing; 75 a restart did not finish; 77 not permitted; 78 unsafe state found; doctor exits 1 when a check failed.
 
-Files: /run/hermes-s6/mode (the control mode the boot recorded), $HERMES_HOME/logs/container-boot.log (one line per profile and boot), $HERMES_HOME/logs/gateways/<profile>/current (a gateway's log).";
+Files: /run/hermes-s6/helper.sock (the helper's socket), $HERMES_HOME/logs/container-boot.log (one line per profile and boot), $HERMES_HOME/logs/gateways/<profile>/current (a gateway's log).";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -24,7 +24,7 @@ impl Scratch {
         config.hermes_home = root.join("data");
         config.scan_dir = root.join("service");
         config.helper = root.join("helper");
-        config.mode_file = root.join("mode");
+        config.control_mode = Some(crate::vocabulary::ControlMode::Setuid);
         // Run as root, the reconciler acts as this user on the volume: the
         // scratch tree is the test user's own.
         config.hermes_user = "root".to_owned();

@@ -3,7 +3,6 @@
 
 use super::{Check, volume};
 use crate::config::Config;
-use crate::control_mode::ControlMode;
 use crate::profile::ProfileName;
 use crate::status::{GatewayStatus, SlotState};
 use crate::vocabulary::Intent;
@@ -17,11 +16,7 @@ fn wanted_up(g: &GatewayStatus) -> bool {
     }
 }
 
-pub(super) fn gateway_checks(
-    config: &Config,
-    mode: ControlMode,
-    gateways: &[GatewayStatus],
-) -> Vec<Check> {
+pub(super) fn gateway_checks(config: &Config, gateways: &[GatewayStatus]) -> Vec<Check> {
     let mut checks = Vec::new();
     let start = |p: &ProfileName| format!("hermes-s6 gateway start -p {p}");
     let log = |g: &GatewayStatus| g.log.display().to_string();
@@ -37,19 +32,13 @@ pub(super) fn gateway_checks(
             .as_ref()
             .map(|c| c.record.as_str())
             .unwrap_or("");
-        let after = match mode {
-            ControlMode::Setuid => "",
-            ControlMode::NoSetuid => {
-                " (in no-setuid mode the record stays until the gateway runs again; it fails after a single fast failure within the next minute)"
-            }
-        };
         checks.push(
             Check::fail(
                 "gateway.crash_loop",
                 format!("gateway {}", g.profile),
                 format!("crash-looping, s6 keeps it down: {record}"),
                 format!(
-                    "read its log ({}), fix the cause, then `{}`{after}",
+                    "read its log ({}), fix the cause, then `{}`",
                     log(g),
                     start(&g.profile)
                 ),
@@ -81,13 +70,10 @@ pub(super) fn gateway_checks(
                 "gateway.down",
                 format!("gateway {}", g.profile),
                 "meant to run, but no s6-supervise runs on its slot",
-                match mode {
-                    ControlMode::Setuid => format!(
-                        "`{}` (its rescan starts the supervisor of a slot s6-svscan has not seen yet); if it says no supervisor took the slot, restart the container (s6 2.13 and later can lose the restart of a supervisor that died within a second of its start, and no rescan brings it back)",
-                        start(&g.profile)
-                    ),
-                    ControlMode::NoSetuid => "restart the container (in no-setuid mode only root can have s6-svscan rescan)".to_owned(),
-                },
+                format!(
+                    "`{}` (its rescan starts the supervisor of a slot s6-svscan has not seen yet); if it says no supervisor took the slot, restart the container (s6 2.13 and later can lose the restart of a supervisor that died within a second of its start, and no rescan brings it back)",
+                    start(&g.profile)
+                ),
             ),
             SlotState::Down | SlotState::Finishing if want_up => Check::warn(
                 "gateway.down",
@@ -101,8 +87,14 @@ pub(super) fn gateway_checks(
             SlotState::Down | SlotState::Finishing => Check::fail(
                 "gateway.down",
                 format!("gateway {}", g.profile),
-                format!("meant to run (intent running), but down and not wanted up by s6{last_exit}"),
-                format!("`{}`; if it stops again, read its log ({})", start(&g.profile), log(g)),
+                format!(
+                    "meant to run (intent running), but down and not wanted up by s6{last_exit}"
+                ),
+                format!(
+                    "`{}`; if it stops again, read its log ({})",
+                    start(&g.profile),
+                    log(g)
+                ),
             ),
             SlotState::Unregistered | SlotState::Unknown => Check::warn(
                 "gateway.down",
@@ -151,10 +143,7 @@ pub(super) fn gateway_checks(
                         format!("no {}/SOUL.md", config.profile_home(p).display())
                     }
                 ),
-                match mode {
-                    ControlMode::Setuid => format!("`hermes-s6 profile unregister {p}`, or create the profile again"),
-                    ControlMode::NoSetuid => "the next container boot does not register it again; or create the profile again".to_owned(),
-                },
+                format!("`hermes-s6 profile unregister {p}`, or create the profile again"),
             )
             .about(p),
         );
@@ -173,13 +162,10 @@ pub(super) fn gateway_checks(
                 "profile.no_slot",
                 format!("profile {p}"),
                 format!("has no gateway slot ({})", p.service_name()),
-                match mode {
-                    ControlMode::Setuid => format!(
-                        "`{}` registers and starts it (`hermes-s6 profile register {p} --down` keeps it stopped)",
-                        start(p)
-                    ),
-                    ControlMode::NoSetuid => "the next container boot registers it".to_owned(),
-                },
+                format!(
+                    "`{}` registers and starts it (`hermes-s6 profile register {p} --down` keeps it stopped)",
+                    start(p)
+                ),
             )
             .about(p),
         );

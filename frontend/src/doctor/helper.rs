@@ -1,5 +1,6 @@
-//! The control mode the boot recorded, and the helper: installed, owner,
-//! group, mode, and whether it really runs as root for this user.
+//! The transport to the helper, and the helper: installed, owner, group,
+//! mode, and whether it really runs as root for this user over that
+//! transport; the socket of `hermes-s6-helperd`.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -7,41 +8,54 @@ use std::process::{Command, Stdio};
 
 use super::Check;
 use crate::config::Config;
-use crate::control_mode::{ControlMode, ModeRecord};
 use crate::error::PrivilegeBlock;
-use crate::fifo_control::control_gid;
-use crate::helper::diagnose_privilege;
+use crate::helper::{Helper, diagnose_privilege, transport};
+use crate::vocabulary::ControlMode;
 
-pub(super) fn mode_check(config: &Config, record: &ModeRecord) -> Check {
+pub(super) fn mode_check(mode: ControlMode, why: &str) -> Check {
     const ID: &str = "control_mode";
     const NAME: &str = "control mode";
-    let file = config.mode_file.display();
-    match record {
-        ModeRecord::Recorded(ControlMode::Setuid) => Check::ok(
+    match mode {
+        ControlMode::Unavailable => Check::fail(
             ID,
             NAME,
-            format!("setuid ({file}): lifecycle commands go through the setuid helper"),
+            format!("no way to the helper: {why}"),
+            "allow setuid for the container, or run the image's hermes-s6-helperd service (see README, Deployments)",
         ),
-        ModeRecord::Recorded(ControlMode::NoSetuid) => Check::ok(
+        mode => Check::ok(ID, NAME, format!("{mode}: {why}")),
+    }
+}
+
+/// The gid of group hermes, by name.
+fn hermes_gid(config: &Config) -> Option<u32> {
+    nix::unistd::Group::from_name(&config.hermes_user)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
+}
+
+/// The helper's socket: there and connectable (needed in socket mode,
+/// reported in the others).
+pub(super) fn socket_check(config: &Config, mode: ControlMode) -> Check {
+    const ID: &str = "helper.socket";
+    const NAME: &str = "helper socket";
+    let socket = config.helper_socket.display();
+    match (transport::socket_connectable(&config.helper_socket), mode) {
+        (Ok(()), _) => Check::ok(
             ID,
             NAME,
+            format!("{socket}: hermes-s6-helperd accepts connections from this user"),
+        ),
+        (Err(why), ControlMode::Socket) => Check::fail(
+            ID,
+            NAME,
+            why,
             format!(
-                "no-setuid ({file}): group hermes writes s6 control commands into the gateways' control FIFOs; registering and unregistering wait for the next boot (see SECURITY.md)"
+                "the container's hermes-s6-helperd service must run (s6-rc bundle `user`), and this user must be root, {user} or in group {user}",
+                user = config.hermes_user
             ),
         ),
-        ModeRecord::Absent => Check::ok(
-            ID,
-            NAME,
-            format!("setuid (no record at {file}: the default)"),
-        ),
-        ModeRecord::Untrusted(why) => Check::warn(
-            ID,
-            NAME,
-            format!("setuid assumed: the boot's record cannot be trusted: {why}"),
-            format!(
-                "the record must be a root-owned file, writable by root only, holding `setuid` or `no-setuid`; remove {file} as root and restart the container"
-            ),
-        ),
+        (Err(why), _) => Check::ok(ID, NAME, format!("not used here ({why})")),
     }
 }
 
@@ -79,14 +93,15 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
         "helper installed",
         shown.to_string(),
     )];
-    let hermes_gid = control_gid(config).ok().map(|gid| gid.as_raw());
+    let hermes_gid = hermes_gid(config);
     let mode_bits = meta.mode() & 0o7777;
     let mut problems = Vec::new();
     if meta.uid() != 0 {
         problems.push(format!("owned by uid {} instead of root", meta.uid()));
     }
     match mode {
-        ControlMode::Setuid => {
+        // Unavailable: the image installs it setuid; say why that fails.
+        ControlMode::Setuid | ControlMode::Unavailable => {
             if Some(meta.gid()) != hermes_gid {
                 problems.push(format!(
                     "group {} instead of {} ({})",
@@ -119,7 +134,7 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
             });
             checks.push(helper_runs(config));
         }
-        ControlMode::NoSetuid => {
+        ControlMode::Socket | ControlMode::Root => {
             if mode_bits & 0o022 != 0 {
                 problems.push(format!("mode {mode_bits:o}: writable by group or others"));
             }
@@ -128,7 +143,7 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
                     "helper.permissions",
                     "helper permissions",
                     format!(
-                        "root-owned, mode {mode_bits:o}; the setuid bit is not needed in no-setuid mode"
+                        "root-owned, mode {mode_bits:o}; root runs it here, so its setuid bit is not needed"
                     ),
                 )
             } else {
@@ -136,14 +151,14 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
                     "helper.permissions",
                     "helper permissions",
                     format!("{shown}: {}", problems.join("; ")),
-                    format!("as root: chown root {shown} && chmod 0755 {shown}"),
+                    install,
                 )
             });
-            checks.push(Check::ok(
-                "helper.effective",
-                "helper works",
-                "not used at run time: in no-setuid mode root runs the helper at boot only",
-            ));
+            checks.push(if mode == ControlMode::Root {
+                helper_runs(config)
+            } else {
+                helper_runs_over_socket(config)
+            });
         }
     }
     checks
@@ -154,8 +169,7 @@ fn helper_runs(config: &Config) -> Check {
     const ID: &str = "helper.effective";
     const NAME: &str = "helper works";
     let uid = nix::unistd::getuid();
-    let no_setuid_hint =
-        "or start the container with HERMES_S6_NO_SETUID=1 (no-setuid mode, see SECURITY.md)";
+    let no_setuid_hint = "or run the image's hermes-s6-helperd service, which serves the helper over a socket where setuid cannot work";
     let output = Command::new(&config.helper)
         .arg("--version")
         .stdin(Stdio::null())
@@ -243,6 +257,35 @@ fn helper_runs(config: &Config) -> Check {
             NAME,
             "`--version` was killed by a signal",
             "reinstall the helper from the image",
+        ),
+    }
+}
+
+/// `--version` through the socket of `hermes-s6-helperd`.
+fn helper_runs_over_socket(config: &Config) -> Check {
+    const ID: &str = "helper.effective";
+    const NAME: &str = "helper works";
+    let uid = nix::unistd::getuid();
+    match Helper::for_config(config).version() {
+        Some(version) => Check::ok(
+            ID,
+            NAME,
+            format!(
+                "`--version` runs as root for uid {uid} over {} ({version})",
+                config.helper_socket.display()
+            ),
+        ),
+        None => Check::fail(
+            ID,
+            NAME,
+            format!(
+                "`--version` over {} did not succeed for uid {uid}",
+                config.helper_socket.display()
+            ),
+            format!(
+                "run as root, the hermes user or a member of group {}; check that hermes-s6-helperd runs",
+                config.hermes_user
+            ),
         ),
     }
 }

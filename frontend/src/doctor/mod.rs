@@ -7,14 +7,15 @@
 //! `hermes-s6.doctor/1` document (`SCHEMA.md`); [`DoctorReport::failed`]
 //! decides the exit status; `cli` prints it.
 //!
-//! Checked, in order: the service manager; the control mode the boot
-//! recorded (`control_mode`); the helper (installed, owner, group, mode,
-//! and whether it really runs as root for this user: `--version`, whose exit
-//! 77 is explained as `no_new_privs`, a `nosuid` mount, a missing setuid bit
-//! or a caller outside group hermes); s6-svscan and its scan directory (root's,
-//! nothing in it writable by hermes or owned by it, `event/` directories
-//! root's); in no-setuid mode, the control grant of every gateway slot; the
-//! services present (`main-hermes`, `dashboard`, gateways) and how many are
+//! Checked, in order: the service manager; the transport to the helper
+//! this process uses, and why (`control_mode`: setuid, the socket of
+//! `hermes-s6-helperd`, root, or none, naming what to change); the helper
+//! (installed, owner, group, mode, and whether it really runs as root for
+//! this user over that transport: `--version`, whose exit 77 is explained as
+//! `no_new_privs`, a `nosuid` mount, a missing setuid bit or a caller
+//! outside group hermes); the socket (`helper.socket`); s6-svscan and its
+//! scan directory (root's, nothing in it writable by hermes or owned by it,
+//! `event/` directories root's); the services present (`main-hermes`, `dashboard`, gateways) and how many are
 //! up; per gateway: crash loops, an intent of running while down, slots
 //! without a profile and profiles without a slot, profiles whose last
 //! [`FAILED_BOOTS`] container runs all ended in `startup_failed` (from the
@@ -22,9 +23,8 @@
 //! not start), that record (`pid1`); and `$HERMES_HOME`.
 
 //!
-//! The checks live by what they look at: `helper` (control mode and the
-//! helper), `scandir` (s6-svscan, the scan directory, the control grant,
-//! the services), `gateways` (each gateway against its intent and the
+//! The checks live by what they look at: `helper` (the transport and the
+//! helper), `scandir` (s6-svscan, the scan directory, the services), `gateways` (each gateway against its intent and the
 //! volume) and `volume` (`$HERMES_HOME` and the boot history).
 
 mod gateways;
@@ -37,7 +37,6 @@ mod volume;
 use std::path::Path;
 
 use crate::config::Config;
-use crate::control_mode::{ControlMode, read_mode_record};
 use crate::manager::ServiceManager;
 use crate::manager::s6::S6Manager;
 use crate::time::{iso8601_utc, unix_now};
@@ -66,19 +65,16 @@ pub fn examine(config: &Config, service_manager: ServiceManagerKind) -> DoctorRe
             "service manager",
             "s6: s6-svscan is PID 1 and /run/s6/basedir exists (the Hermes container)",
         ));
-        let record = read_mode_record(&config.mode_file);
-        let mode = record.mode();
-        checks.push(helper::mode_check(config, &record));
+        let manager = S6Manager::new(config.clone());
+        let mode = manager.control_mode();
+        checks.push(helper::mode_check(mode, manager.control_reason()));
         checks.extend(helper::helper_checks(config, mode));
-        checks.extend(scandir::svscan_checks(config, mode));
-        if mode == ControlMode::NoSetuid {
-            checks.push(scandir::grant_check(config));
-        }
-        let manager = S6Manager::new(config.clone()).with_control_mode(mode);
+        checks.push(helper::socket_check(config, mode));
+        checks.extend(scandir::svscan_checks(config));
         let gateways = manager.status_all(config).unwrap_or_default();
         let services = scandir::services(config, &gateways);
         checks.push(scandir::services_check(&services));
-        checks.extend(gateways::gateway_checks(config, mode, &gateways));
+        checks.extend(gateways::gateway_checks(config, &gateways));
         (Some(mode), Some(services))
     } else {
         checks.push(Check::warn(

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use crate::control_mode::ControlMode;
 use crate::profile::ProfileName;
+use crate::vocabulary::ControlMode;
 use crate::vocabulary::ServiceManagerKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

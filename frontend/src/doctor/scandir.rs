@@ -1,6 +1,6 @@
 //! s6-svscan and its scan directory (root's, nothing in it writable by
-//! hermes or owned by it, `event/` directories root's), the control grant
-//! of no-setuid mode, and the services present.
+//! hermes or owned by it, `event/` directories root's), and the services
+//! present.
 
 use crate::s6::installation::count_services;
 use crate::s6::limit::ServiceLimit;
@@ -10,11 +10,6 @@ use std::path::{Path, PathBuf};
 
 use super::{Check, IMAGE_SERVICES, ServiceState, Services};
 use crate::config::Config;
-use crate::control_mode::ControlMode;
-use crate::fifo_control::{check_granted_fifo, control_gid};
-use crate::manager::ServiceManager;
-use crate::manager::s6::S6Manager;
-use crate::profile::ProfileName;
 use crate::s6::supervise;
 use crate::status::{GatewayStatus, SlotState};
 
@@ -33,7 +28,7 @@ fn svscan_running(proc_dir: &Path) -> Option<u32> {
         .find(|pid| comm(&pid.to_string()))
 }
 
-pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
+pub(super) fn svscan_checks(config: &Config) -> Vec<Check> {
     let scan = &config.scan_dir;
     let mut checks = Vec::new();
     let control = scan.join(".s6-svscan/control");
@@ -65,7 +60,6 @@ pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
         .ok()
         .flatten()
         .map(|u| u.uid.as_raw());
-    let hermes_gid = control_gid(config).ok().map(|g| g.as_raw());
     let mut offenders = Vec::new();
     // Anything not root's, or writable by group or others (a symbolic
     // link's own mode means nothing; its owner does).
@@ -96,13 +90,6 @@ pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
     // write into any file.
     let event_ok =
         |m: &std::fs::Metadata| m.is_dir() && m.uid() == 0 && m.gid() == 0 && m.mode() & 0o002 == 0;
-    let granted_ok = |m: &std::fs::Metadata| {
-        mode == ControlMode::NoSetuid
-            && std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type())
-            && m.uid() == 0
-            && Some(m.gid()) == hermes_gid
-            && m.mode() & 0o7777 == 0o620
-    };
     let entries: Vec<PathBuf> = std::fs::read_dir(scan)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -116,7 +103,6 @@ pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
         if !is_real_dir {
             continue;
         }
-        let is_gateway = ProfileName::from_service_name(name).is_some();
         for part in ["", "log"] {
             let dir = entry.join(part);
             if !part.is_empty() {
@@ -126,12 +112,7 @@ pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
                 look(&dir.join(file), &nothing_allowed);
             }
             look(&dir.join("event"), &event_ok);
-            let granted: &dyn Fn(&std::fs::Metadata) -> bool = if is_gateway && part.is_empty() {
-                &granted_ok
-            } else {
-                &nothing_allowed
-            };
-            look(&dir.join("supervise/control"), granted);
+            look(&dir.join("supervise/control"), &nothing_allowed);
             for file in ["status", "lock", "death_tally"] {
                 look(&dir.join("supervise").join(file), &nothing_allowed);
             }
@@ -166,7 +147,6 @@ pub(super) fn svscan_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
     checks
 }
 
-/// No-setuid mode: each gateway's control FIFO is granted to group hermes.
 /// Services in use of s6-svscan's limit: past it s6 2.15 aborts whole scans
 /// (the helper refuses to register past it); near it, a few more profiles
 /// are all that fit.
@@ -202,57 +182,6 @@ fn limit_check(scan: &Path, limit: ServiceLimit) -> Check {
         )
     } else {
         Check::ok("scandir.limit", "service limit", detail)
-    }
-}
-
-pub(super) fn grant_check(config: &Config) -> Check {
-    const ID: &str = "control.granted";
-    const NAME: &str = "control grant";
-    let gid = match control_gid(config) {
-        Ok(gid) => gid,
-        Err(why) => {
-            return Check::fail(
-                ID,
-                NAME,
-                why,
-                "the image must have a hermes group; rebuild it",
-            );
-        }
-    };
-    let manager = S6Manager::new(config.clone());
-    let slots = manager.list_profile_gateways().unwrap_or_default();
-    let mut missing = Vec::new();
-    for profile in &slots {
-        let fifo = config.slot_dir(profile).join("supervise/control");
-        let verdict = match nix::sys::stat::lstat(&fifo) {
-            Ok(st) => check_granted_fifo(&st, gid),
-            Err(e) => Err(format!("supervise/control: {}", e.desc())),
-        };
-        if let Err(why) = verdict {
-            missing.push(format!("{}: {why}", profile.service_name()));
-        }
-    }
-    if missing.is_empty() {
-        Check::ok(
-            ID,
-            NAME,
-            format!(
-                "{} gateway slot(s): supervise/control is root:{} 0620 (s6-svperms -G); event/ stays root's",
-                slots.len(),
-                config.hermes_user
-            ),
-        )
-    } else {
-        Check::fail(
-            ID,
-            NAME,
-            format!(
-                "group {} cannot control: {}",
-                config.hermes_user,
-                missing.join("; ")
-            ),
-            "restart the container: the boot grants control of every gateway slot it registers (slots registered later by root are not granted)",
-        )
     }
 }
 

@@ -1,4 +1,4 @@
-//! Running the setuid helper and turning what it reports into [`Error`]s.
+//! Running the helper and turning what it reports into [`Error`]s.
 //!
 //! Contract (design §4): `hermes-s6-helper <op> <profile>...` with at most
 //! 4096 profiles per call; each profile is processed in order, a failure
@@ -6,23 +6,35 @@
 //! `hermes-s6-helper: <op> <profile>: <reason>` on stderr, and the exit code
 //! is the first failure's.
 //!
-//! This module runs the helper; [`protocol`] reads what it says, and
-//! [`privilege`] works out why it could not act as root.
+//! The helper is reached through one of two transports ([`transport`]):
+//! executed (setuid, or by root), or served by the root service
+//! `hermes-s6-helperd` over its socket, through `s6-sudo`, which passes the
+//! arguments, stdin (the environment payload), stdout, stderr and the exit
+//! code through. Everything after the call is the same for both.
+//!
+//! This module runs the helper; [`protocol`] reads what it says,
+//! [`privilege`] works out why it could not act as root, and [`transport`]
+//! picks the way to it.
 
 mod privilege;
 mod protocol;
+pub mod transport;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 pub use self::privilege::diagnose_privilege;
 use self::protocol::interpret;
-use crate::error::Error;
+use self::transport::Choice;
+use crate::config::Config;
+use crate::error::{Error, PrivilegeBlock};
 use crate::extra_env::ExtraEnv;
 use crate::outcome::ProfileOutcomes;
 use crate::profile::ProfileName;
+use crate::vocabulary::ControlMode;
 pub use crate::vocabulary::HelperOp;
 
 /// Most profiles one helper call accepts.
@@ -42,28 +54,135 @@ pub fn helper_args(op: HelperOp, profiles: &[ProfileName]) -> Vec<OsString> {
         .collect()
 }
 
-/// The helper at a fixed path.
+/// The socket transport's ends.
+#[derive(Debug, Clone)]
+struct Socket {
+    client: PathBuf,
+    socket: PathBuf,
+}
+
+/// The helper, and the way to it.
 #[derive(Debug, Clone)]
 pub struct Helper {
     path: PathBuf,
+    /// Chosen on first use from [`Helper::for_config`]'s configuration;
+    /// [`Helper::new`] executes `path`.
+    config: Option<Box<Config>>,
+    choice: OnceLock<Choice>,
 }
 
 impl Helper {
+    /// The helper at `path`, executed.
+    #[cfg(test)]
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            config: None,
+            choice: OnceLock::new(),
+        }
+    }
+
+    /// The helper of `config`, through the transport that works for this
+    /// process (see [`transport::choose`]), chosen on first use.
+    pub fn for_config(config: &Config) -> Self {
+        Self {
+            path: config.helper.clone(),
+            config: Some(Box::new(config.clone())),
+            choice: OnceLock::new(),
+        }
+    }
+
+    /// The transport, and why.
+    pub fn choice(&self) -> &Choice {
+        self.choice.get_or_init(|| match &self.config {
+            Some(config) => transport::choose(config),
+            None => Choice {
+                mode: ControlMode::Setuid,
+                why: format!("{} is executed", self.path.display()),
+            },
+        })
+    }
+
+    fn socket(&self) -> Option<Socket> {
+        if self.choice().mode != ControlMode::Socket {
+            return None;
+        }
+        let config = self.config.as_ref()?;
+        Some(Socket {
+            client: config.socket_client.clone(),
+            socket: config.helper_socket.clone(),
+        })
     }
 
     /// The command for one call. The helper clears its environment and
     /// closes inherited descriptors itself; stdin is `/dev/null` unless a
     /// payload is sent, since the helper reads a payload from any other stdin.
+    /// Over the socket, `s6-sudo -e` sends no environment, and runs with a
+    /// fixed `PATH` of s6's directories.
     pub fn command(&self, op: HelperOp, profiles: &[ProfileName]) -> Command {
-        let mut command = Command::new(&self.path);
+        self.command_with(helper_args(op, profiles))
+    }
+
+    fn command_with(&self, args: Vec<OsString>) -> Command {
+        let mut command = match self.socket() {
+            Some(Socket { client, socket }) => {
+                let mut command = Command::new(client);
+                command
+                    .env_clear()
+                    .env("PATH", "/command:/usr/bin:/bin")
+                    .arg("-e")
+                    .arg(socket);
+                command
+            }
+            None => Command::new(&self.path),
+        };
         command
-            .args(helper_args(op, profiles))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         command
+    }
+
+    /// The first line of `--version`, without the program's name, when the
+    /// helper runs as root for this process.
+    pub fn version(&self) -> Option<String> {
+        let output = self
+            .command_with(vec![OsString::from("--version")])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let first = text.lines().next()?.trim();
+        let version = first
+            .strip_prefix("hermes-s6-helper")
+            .unwrap_or(first)
+            .trim();
+        (!version.is_empty()).then(|| version.to_owned())
+    }
+
+    /// Why a call was refused with 77, for the transport in use.
+    fn diagnose(&self) -> Option<PrivilegeBlock> {
+        match self.choice().mode {
+            ControlMode::Setuid => diagnose_privilege(&self.path),
+            _ => None,
+        }
+    }
+
+    fn unavailable(&self) -> Option<Error> {
+        let choice = self.choice();
+        if choice.mode == ControlMode::Unavailable && std::fs::symlink_metadata(&self.path).is_err()
+        {
+            return Some(Error::HelperMissing {
+                path: self.path.clone(),
+            });
+        }
+        (choice.mode == ControlMode::Unavailable).then(|| Error::HelperUnavailable {
+            why: choice.why.clone(),
+        })
     }
 
     /// Runs `op` on every profile, in calls of at most 4096 profiles.
@@ -75,9 +194,7 @@ impl Helper {
         let mut outcomes = Vec::with_capacity(profiles.len());
         for batch in profiles.chunks(MAX_PROFILES_PER_CALL) {
             let (exit, stderr) = self.exec(op, batch, None)?;
-            outcomes.extend(interpret(op, batch, exit, &stderr, || {
-                diagnose_privilege(&self.path)
-            })?);
+            outcomes.extend(interpret(op, batch, exit, &stderr, || self.diagnose())?);
         }
         Ok(outcomes)
     }
@@ -89,7 +206,7 @@ impl Helper {
         let payload = (!env.is_empty()).then(|| env.to_payload());
         let (exit, stderr) = self.exec(HelperOp::Register, profiles, payload.as_deref())?;
         let mut outcomes = interpret(HelperOp::Register, profiles, exit, &stderr, || {
-            diagnose_privilege(&self.path)
+            self.diagnose()
         })?;
         outcomes.pop().map_or(Ok(()), |(_, result)| result)
     }
@@ -97,10 +214,7 @@ impl Helper {
     /// `rescan`: s6-svscan picks up new slots and prunes retired ones.
     pub fn rescan(&self) -> Result<(), Error> {
         let (exit, stderr) = self.exec(HelperOp::Rescan, &[], None)?;
-        interpret(HelperOp::Rescan, &[], exit, &stderr, || {
-            diagnose_privilege(&self.path)
-        })
-        .map(drop)
+        interpret(HelperOp::Rescan, &[], exit, &stderr, || self.diagnose()).map(drop)
     }
 
     fn exec(
@@ -109,6 +223,9 @@ impl Helper {
         profiles: &[ProfileName],
         payload: Option<&[u8]>,
     ) -> Result<(HelperExit, String), Error> {
+        if let Some(error) = self.unavailable() {
+            return Err(error);
+        }
         let mut command = self.command(op, profiles);
         if payload.is_some() {
             command.stdin(Stdio::piped());
@@ -123,10 +240,19 @@ impl Helper {
             .wait_with_output()
             .map_err(|e| Error::io("wait for", &self.path, e))?;
         let exit = exit_of(&output.status);
-        Ok((exit, String::from_utf8_lossy(&output.stderr).into_owned()))
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if let (Some(socket), HelperExit::Code(code)) = (self.socket(), exit)
+            && let Some(error) = transport::socket_failure(&socket.socket, code, &stderr)
+        {
+            return Err(error);
+        }
+        Ok((exit, stderr))
     }
 
     fn spawn_error(&self, error: io::Error) -> Error {
+        if let Some(socket) = self.socket() {
+            return Error::io("run", socket.client, error);
+        }
         match error.kind() {
             io::ErrorKind::NotFound => Error::HelperMissing {
                 path: self.path.clone(),

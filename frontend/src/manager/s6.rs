@@ -2,21 +2,18 @@
 //! slot `<scan dir>/gateway-<profile>`.
 //!
 //! State is read directly (the hermes user may read every slot's
-//! `supervise/status`); every change goes through the setuid helper, with
-//! all profiles of an operation in one helper call. In no-setuid mode
-//! (`control_mode`) start, stop and restart write s6 control bytes into the
-//! control FIFOs the boot granted to group hermes (`fifo_control`), and
-//! what only root can do (creating or removing slots) waits for the next
-//! boot.
+//! `supervise/status`); every change goes through the helper, with all
+//! profiles of an operation in one helper call, over whichever transport
+//! reaches it from this process (setuid, or the socket of
+//! `hermes-s6-helperd`: [`ControlMode`](crate::ControlMode)). Every command behaves the same
+//! over both.
 
 use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Config;
-use crate::control_mode::{self, ControlMode};
 use crate::error::Error;
 use crate::extra_env::ExtraEnv;
-use crate::fifo_control;
 use crate::helper::Helper;
 use crate::manager::ServiceManager;
 use crate::outcome::{ProfileOutcomes, in_order, merge};
@@ -25,6 +22,7 @@ use crate::s6::supervise;
 use crate::state::{PlannedStop, ProfileDir};
 use crate::status::{self, GatewayStatus, SlotState};
 use crate::time::{Tai64N, unix_now};
+use crate::vocabulary::ControlMode;
 use crate::vocabulary::{HelperOp, Intent, ServiceManagerKind};
 
 /// How long start and restart wait for an s6-supervise to take a slot that
@@ -37,9 +35,6 @@ const SUPERVISOR_WAIT: Duration = Duration::from_secs(3);
 pub struct S6Manager {
     config: Config,
     helper: Helper,
-    /// Set by [`S6Manager::with_control_mode`]; read from the boot's record
-    /// otherwise, when an operation needs it.
-    mode: Option<ControlMode>,
 }
 
 /// Profiles of one lifecycle call, sorted by what has to happen to them.
@@ -68,24 +63,18 @@ impl Triage {
 
 impl S6Manager {
     pub fn new(config: Config) -> Self {
-        let helper = Helper::new(config.helper.clone());
-        Self {
-            config,
-            helper,
-            mode: None,
-        }
+        let helper = Helper::for_config(&config);
+        Self { config, helper }
     }
 
-    /// Uses `mode` instead of the boot's record.
-    pub fn with_control_mode(mut self, mode: ControlMode) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// How lifecycle commands reach s6 in this container.
+    /// How lifecycle commands reach the helper from this process.
     pub fn control_mode(&self) -> ControlMode {
-        self.mode
-            .unwrap_or_else(|| control_mode::detect(&self.config))
+        self.helper.choice().mode
+    }
+
+    /// Why that transport (or why none).
+    pub fn control_reason(&self) -> &str {
+        &self.helper.choice().why
     }
 
     pub fn config(&self) -> &Config {
@@ -171,9 +160,6 @@ impl S6Manager {
     /// lack a slot (they come up down), records `running`, then one helper
     /// call per operation, then one rescan when anything was registered.
     fn bring_up(&self, profiles: &[ProfileName], restart: bool) -> Result<ProfileOutcomes, Error> {
-        if self.control_mode() == ControlMode::NoSetuid {
-            return Ok(self.bring_up_directly(profiles, restart));
-        }
         let mut plan = self.triage(profiles);
         if restart {
             plan.refuse_missing();
@@ -249,39 +235,6 @@ impl S6Manager {
     }
 }
 
-/// No-setuid mode.
-impl S6Manager {
-    /// Start or restart through the granted control FIFOs. A real profile
-    /// without a slot cannot get one before the next boot: its intent is
-    /// recorded, and it is reported.
-    fn bring_up_directly(&self, profiles: &[ProfileName], restart: bool) -> ProfileOutcomes {
-        let mut plan = self.triage(profiles);
-        if restart {
-            plan.refuse_missing();
-        }
-        let mut settled = plan.settled;
-        for (profile, recorded) in self.record_intent(&plan.without_slot, Intent::Running) {
-            let error = recorded.err().unwrap_or_else(|| Error::NeedsNextBoot {
-                what: format!("gateway '{profile}' has no slot, and cannot get one now"),
-                consequence: "its intent (running) is recorded: the next container boot registers and starts it".to_owned(),
-            });
-            settled.push((profile, Err(error)));
-        }
-        let intent = self.record_intent(&plan.registered, Intent::Running);
-        let control = if restart {
-            fifo_control::restart(&self.config, &plan.registered)
-        } else {
-            fifo_control::send_all(&self.config, &plan.registered, fifo_control::UP)
-        };
-        settled.extend(merge(control, intent));
-        in_order(profiles, settled)
-    }
-
-    fn needs_next_boot(&self, what: String, consequence: String) -> Error {
-        Error::NeedsNextBoot { what, consequence }
-    }
-}
-
 impl ServiceManager for S6Manager {
     fn kind(&self) -> ServiceManagerKind {
         ServiceManagerKind::S6
@@ -304,8 +257,6 @@ impl ServiceManager for S6Manager {
         let intent = self.record_intent(&plan.registered, Intent::Stopped);
         let control = if plan.registered.is_empty() {
             Vec::new()
-        } else if self.control_mode() == ControlMode::NoSetuid {
-            fifo_control::send_all(&self.config, &plan.registered, fifo_control::DOWN)
         } else {
             self.helper.run(HelperOp::Stop, &plan.registered)?
         };
@@ -355,7 +306,7 @@ impl ServiceManager for S6Manager {
     }
 
     fn supports_runtime_registration(&self) -> bool {
-        self.control_mode() == ControlMode::Setuid
+        self.control_mode().reaches_helper()
     }
 
     /// `register` (with the environment payload), then `start` unless
@@ -367,45 +318,6 @@ impl ServiceManager for S6Manager {
         extra_env: &ExtraEnv,
         start_now: bool,
     ) -> Result<(), Error> {
-        if self.control_mode() == ControlMode::NoSetuid {
-            if self.slot_exists(profile) {
-                return Err(Error::AlreadyRegistered {
-                    profile: profile.clone(),
-                });
-            }
-            if !self.config.profile_exists(profile) {
-                return Err(self.needs_next_boot(
-                    format!("cannot register gateway '{profile}' now"),
-                    format!(
-                        "create the profile on the volume (`hermes profile create {profile}`); the next container boot registers it"
-                    ),
-                ));
-            }
-            let desired = if start_now {
-                Intent::Running
-            } else {
-                Intent::Stopped
-            };
-            if let Some((_, Err(e))) = self
-                .record_intent(std::slice::from_ref(profile), desired)
-                .pop()
-            {
-                return Err(e);
-            }
-            let extra = if extra_env.is_empty() {
-                ""
-            } else {
-                "; the environment variables given are not kept (the boot registers slots without any)"
-            };
-            return Err(self.needs_next_boot(
-                format!("cannot register gateway '{profile}' now"),
-                format!(
-                    "its intent ({}) is recorded: the next container boot registers it{}{extra}",
-                    desired.as_str(),
-                    if start_now { " and starts it" } else { " down" }
-                ),
-            ));
-        }
         self.helper.register(profile, extra_env)?;
         let mut outcome = Ok(());
         if start_now {
@@ -422,14 +334,6 @@ impl ServiceManager for S6Manager {
     }
 
     fn unregister_profile_gateway(&self, profile: &ProfileName) -> Result<(), Error> {
-        if self.control_mode() == ControlMode::NoSetuid {
-            return Err(self.needs_next_boot(
-                format!("cannot unregister gateway '{profile}' now"),
-                format!(
-                    "stop it with `hermes-s6 gateway stop -p {profile}` (its slot stays, down); a profile deleted from the volume gets no slot at the next container boot"
-                ),
-            ));
-        }
         self.helper
             .run(HelperOp::Unregister, std::slice::from_ref(profile))?
             .pop()
@@ -536,13 +440,6 @@ mod tests {
             let outcomes = outcomes.unwrap();
             assert!(matches!(
                 outcomes[0].1,
-                Err(Error::GatewayNotRegistered { .. })
-            ));
-        }
-        let direct = m.clone().with_control_mode(ControlMode::NoSetuid);
-        for outcomes in [direct.stop(&[p("work")]), direct.restart(&[p("work")])] {
-            assert!(matches!(
-                outcomes.unwrap()[0].1,
                 Err(Error::GatewayNotRegistered { .. })
             ));
         }

@@ -20,10 +20,10 @@
 //! boot goes on; the run fails only when the helper cannot be used at all
 //! (missing, not privileged) or s6-svscan is not running.
 //!
-//! Run as root (the boot of a no-setuid container, see `control_mode`),
-//! the reconciler does everything with hermes's rights and takes root's
-//! only to run the helper (`hermes_identity`): root never follows a path
-//! on the hermes-writable volume.
+//! It never runs as root: the volume is hermes's to change at any moment,
+//! and root must not follow a path there. The boot runs it as hermes, and
+//! it reaches the helper as any hermes process does (setuid, or the socket:
+//! [`ControlMode`](crate::ControlMode)).
 
 mod plan;
 mod settings;
@@ -42,7 +42,6 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::gateway_config::MultiplexSource;
 use crate::helper::{Helper, HelperOp};
-use crate::hermes_identity::{AsHermes, privileged};
 use crate::localtime;
 use crate::profile::ProfileName;
 use crate::state::ProfileDir;
@@ -231,36 +230,37 @@ pub struct Reconciled {
     pub error: Option<Error>,
 }
 
-/// Surveys, plans and (unless `dry_run`) carries the plan out. As root, with
-/// hermes's rights except for the helper calls.
+/// Surveys, plans and (unless `dry_run`) carries the plan out. Refuses to
+/// run as root.
 pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconciled {
-    let identity = match AsHermes::adopt(&config.hermes_user) {
-        Ok(identity) => identity,
-        Err(error) => {
-            let nothing = Plan {
-                mode: ReconcileMode::Reconcile,
-                seed_root_state: false,
-                profiles: Vec::new(),
-                skipped: Vec::new(),
-                ignored: Vec::new(),
-                other_slots: Vec::new(),
-                warnings: Vec::new(),
-            };
-            let unread = Survey {
-                hermes_home: config.hermes_home.clone(),
-                root: Err("not read".to_owned()),
-                profiles_dir: survey::ProfilesDir::Missing,
-                slots: Ok(Default::default()),
-                room: None,
-            };
-            let mut report = ReconcileReport::from_plan(&nothing, &unread, settings, dry_run);
-            report.error = Some(error.to_string());
-            return Reconciled {
-                report,
-                error: Some(error),
-            };
-        }
-    };
+    if runs_as_root_for(&config.hermes_user) {
+        let error = Error::RefusedAsRoot {
+            what: "hermes-s6 reconcile",
+            user: config.hermes_user.clone(),
+        };
+        let nothing = Plan {
+            mode: ReconcileMode::Reconcile,
+            seed_root_state: false,
+            profiles: Vec::new(),
+            skipped: Vec::new(),
+            ignored: Vec::new(),
+            other_slots: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let unread = Survey {
+            hermes_home: config.hermes_home.clone(),
+            root: Err("not read".to_owned()),
+            profiles_dir: survey::ProfilesDir::Missing,
+            slots: Ok(Default::default()),
+            room: None,
+        };
+        let mut report = ReconcileReport::from_plan(&nothing, &unread, settings, dry_run);
+        report.error = Some(error.to_string());
+        return Reconciled {
+            report,
+            error: Some(error),
+        };
+    }
     let survey = Survey::read(config);
     let settings = &settings.clone().with_gateway_config(&config.hermes_home);
     let plan = plan(&survey, settings);
@@ -271,8 +271,8 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
             error: None,
         };
     }
-    let helper = Helper::new(config.helper.clone());
-    let error = execute(config, &helper, identity.as_ref(), &plan, &mut report).err();
+    let helper = Helper::for_config(config);
+    let error = execute(config, &helper, &plan, &mut report).err();
     if let Some(error) = &error {
         report.error = Some(error.to_string());
     }
@@ -280,10 +280,20 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
     Reconciled { report, error }
 }
 
+/// This process is root and `user` is not (when `user` is root itself, as
+/// in tests, the volume is root's own).
+fn runs_as_root_for(user: &str) -> bool {
+    let euid = nix::unistd::geteuid();
+    euid.is_root()
+        && !nix::unistd::User::from_name(user)
+            .ok()
+            .flatten()
+            .is_some_and(|account| account.uid == euid)
+}
+
 fn execute(
     config: &Config,
     helper: &Helper,
-    identity: Option<&AsHermes>,
     plan: &Plan,
     report: &mut ReconcileReport,
 ) -> Result<(), Error> {
@@ -300,7 +310,7 @@ fn execute(
     let to_register = plan.to_register();
     let mut failed: HashSet<ProfileName> = HashSet::new();
     if !to_register.is_empty() {
-        let outcomes = match call(helper, identity, HelperOp::Register, &to_register, report) {
+        let outcomes = match call(helper, HelperOp::Register, &to_register, report) {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 mark_skipped(report, &to_register);
@@ -334,7 +344,7 @@ fn execute(
         .filter(|p| !failed.contains(p))
         .collect();
     if !to_start.is_empty() {
-        let outcomes = match call(helper, identity, HelperOp::Start, &to_start, report) {
+        let outcomes = match call(helper, HelperOp::Start, &to_start, report) {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 mark_not_started(report, &to_start);
@@ -364,7 +374,7 @@ fn execute(
     if to_start.iter().any(newly_registered) {
         return Ok(());
     }
-    let rescan = privileged(identity, || helper.rescan());
+    let rescan = helper.rescan();
     report.helper_calls.push(HelperCall {
         op: HelperOp::Rescan.as_str(),
         profiles: 0,
@@ -376,12 +386,11 @@ fn execute(
 /// Runs one helper operation and records it in the report.
 fn call(
     helper: &Helper,
-    identity: Option<&AsHermes>,
     op: HelperOp,
     profiles: &[ProfileName],
     report: &mut ReconcileReport,
 ) -> Result<crate::outcome::ProfileOutcomes, Error> {
-    let result = privileged(identity, || helper.run(op, profiles));
+    let result = helper.run(op, profiles);
     // A slot registered meanwhile is what register was for.
     let fine = |r: &Result<(), Error>| matches!(r, Ok(()) | Err(Error::AlreadyRegistered { .. }));
     let summary = match &result {

@@ -134,18 +134,21 @@ pub struct Options {
     /// the container environment through its `with-contenv` shebang). Each
     /// run is recorded ([`Container::boot_log`]); the first one that fails
     /// fails the boot, with its output, as `S6_BEHAVIOUR_IF_STAGE2_FAILS=2`
-    /// does. s6-rc itself is not emulated: the stage 2 hook, the
+    /// does. Then the image's own longruns of the `user` bundle start
+    /// (`hermes-s6-helperd`), as `s6-rc change` starts them. s6-rc itself
+    /// is not emulated: the stage 2 hook, the
     /// `main-hermes` and `dashboard` services and the container command are
     /// left to the tests.
     pub cont_init: bool,
     /// A container where setuid cannot work (default false), as under
     /// Kubernetes `allowPrivilegeEscalation: false`: the helper is installed
     /// without the setuid bit (mode 0755, whatever [`Options::helper_mode`]
-    /// says), `HERMES_S6_NO_SETUID=1` is in the container environment (the
-    /// image's cont-init scripts read it: combine with [`Options::cont_init`]
-    /// to boot the image's no-setuid mode), and every process of the
-    /// container runs with `no_new_privs`: s6-svscan (so every service) and
-    /// every command run through [`Container::exec`], whatever its user.
+    /// says), and every process of the container runs with `no_new_privs`:
+    /// s6-svscan (so every service) and every command run through
+    /// [`Container::exec`], whatever its user. Combine with
+    /// [`Options::cont_init`] to boot the image as it boots there: the
+    /// helper is reached over the socket of its `hermes-s6-helperd`
+    /// service, which the emulation starts as s6-rc would.
     pub no_setuid: bool,
 }
 
@@ -189,14 +192,9 @@ impl Options {
             .map_or(CONTAINER_PATH, |(_, path)| path)
     }
 
-    /// The container environment's files: [`Options::container_env`], plus
-    /// `HERMES_S6_NO_SETUID=1` with [`Options::no_setuid`] unless given.
+    /// The container environment's files: [`Options::container_env`].
     pub fn container_environment(&self) -> Vec<(String, String)> {
-        let mut env = self.container_env.clone();
-        if self.no_setuid && !env.iter().any(|(key, _)| key == crate::NO_SETUID_ENV) {
-            env.push((crate::NO_SETUID_ENV.to_owned(), "1".to_owned()));
-        }
-        env
+        self.container_env.clone()
     }
 
     /// The container's environment as s6-overlay records it, but for
@@ -517,6 +515,60 @@ impl Container {
                     },
                     run.stdout.trim_end(),
                     run.stderr.trim_end(),
+                    self.diagnostics()
+                );
+            }
+        }
+        self.start_image_longruns();
+    }
+
+    /// What `s6-rc change top` does after the cont-init steps, for the
+    /// image's own longruns of the `user` bundle (`hermes-s6-helperd`):
+    /// each gets its service directory in `/run/s6-rc/servicedirs` (`run`,
+    /// `finish`, `notification-fd` from `/etc/s6-overlay/s6-rc.d/<name>`)
+    /// and its link in the scan dir, s6-svscan picks it up, and the boot
+    /// waits until it is up, and ready when it says it notifies. The
+    /// stand-ins [`crate::S6RC_SERVICES`] (`main-hermes`, `dashboard`) stay
+    /// the tests' to start ([`Container::add_service`]). Dependencies are
+    /// not ordered: every such longrun depends on `base` only.
+    fn start_image_longruns(&self) {
+        let source = self.host_path(stage2::S6RC_SOURCE_DIR);
+        for name in stage2::user_longruns(&source).unwrap_or_else(|e| {
+            panic!("hermes-s6-emu: cannot read the image's s6-rc services: {e}")
+        }) {
+            if crate::S6RC_SERVICES.iter().any(|(s6rc, _)| *s6rc == name) {
+                continue;
+            }
+            let servicedir = format!("/run/s6-rc/servicedirs/{name}");
+            let host_dir = self.host_path(&servicedir);
+            let notifies = source.join(&name).join("notification-fd").exists();
+            stage2::install_servicedir(&source.join(&name), &host_dir)
+                .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot install {servicedir}: {e}"));
+            let link = self.host_path(&format!("{SCAN_DIR}/{name}"));
+            let _ = fs::remove_file(&link);
+            std::os::unix::fs::symlink(&servicedir, &link)
+                .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot link {name}: {e}"));
+            self.run_as(User::Root, &["s6-svscanctl", "-a", SCAN_DIR], &[], None)
+                .assert_success();
+            let dir = format!("{SCAN_DIR}/{name}");
+            self.wait_for(
+                Duration::from_secs(10),
+                &format!("s6-supervise on {dir}"),
+                || {
+                    self.run_as(User::Root, &["s6-svok", &dir], &[], None)
+                        .success()
+                },
+            );
+            let wait = if notifies { "-U" } else { "-u" };
+            let out = self.run_as(
+                User::Root,
+                &["s6-svwait", wait, "-t", "10000", &dir],
+                &[],
+                None,
+            );
+            if !out.success() {
+                panic!(
+                    "hermes-s6-emu: the image's service {name} did not come up\n{}",
                     self.diagnostics()
                 );
             }

@@ -80,6 +80,10 @@
 //!   (`main-hermes`, `dashboard`) and the container command are not started
 //!   by the emulation; tests run them (the scripts are installed in the
 //!   container, and [`Container::add_service`] makes a plain s6 service).
+//!   The image's other longruns of the `user` bundle (`hermes-s6-helperd`)
+//!   are started after the cont-init scripts, as `s6-rc change` would:
+//!   their service directories from `/etc/s6-overlay/s6-rc.d`, waited for
+//!   until up (and ready, when they notify).
 //!
 //! Environment variables read here: `HERMES_EMU_S6` (the s6 version:
 //! `2.11`, the default, `2.13` or `2.15`; the first boot of a test process
@@ -135,9 +139,15 @@ pub const GATEWAY_PATH: &str = "/usr/local/bin/hermes";
 pub const COMMAND_DIR: &str = "/command";
 /// One file per variable; read by `/command/with-contenv`.
 pub const CONTAINER_ENV_DIR: &str = "/run/s6/container_environment";
-/// The container variable that selects the image's no-setuid mode
-/// (see [`Options::no_setuid`]).
+/// The container variable that makes the image use the helper's socket
+/// transport even where setuid works.
 pub const NO_SETUID_ENV: &str = "HERMES_S6_NO_SETUID";
+/// The image's own s6-rc longruns that the emulation starts after the
+/// cont-init steps ([`Options::cont_init`]), each linked into the scan dir
+/// from `/run/s6-rc/servicedirs` as s6-rc links it.
+pub const IMAGE_LONGRUNS: &[&str] = &["hermes-s6-helperd"];
+/// The helper's socket, served by the image's `hermes-s6-helperd`.
+pub const HELPER_SOCKET: &str = "/run/hermes-s6/helper.sock";
 
 /// Default uid and gid of the `hermes` user and group (as in the image).
 pub const DEFAULT_HERMES_UID: u32 = 10000;

@@ -15,6 +15,9 @@ pub const DOCKER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker"
 /// Where s6-overlay looks for the container-init scripts.
 pub const CONT_INIT_DIR: &str = "/etc/cont-init.d";
 
+/// Where s6-overlay looks for the image's s6-rc service definitions.
+pub const S6RC_SOURCE_DIR: &str = "/etc/s6-overlay/s6-rc.d";
+
 /// One cont-init script's run during a boot (see [`crate::Container::boot_log`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContInitRun {
@@ -98,4 +101,45 @@ pub(crate) fn cont_init_scripts(root: &Path) -> io::Result<Vec<String>> {
         .into_iter()
         .map(|n| format!("{CONT_INIT_DIR}/{}", String::from_utf8_lossy(&n)))
         .collect())
+}
+
+/// The longruns of the `user` bundle in the s6-rc source directory
+/// `source` (a host path), sorted.
+pub(crate) fn user_longruns(source: &Path) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(source.join("user/contents.d"))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let kind = fs::read_to_string(source.join(&name).join("type")).unwrap_or_default();
+        if kind.trim() == "longrun" {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// A service directory as s6-rc-compile makes one from a longrun's
+/// definition `from`: `run`, and `finish` and `notification-fd` when
+/// defined, root's, with their modes.
+pub(crate) fn install_servicedir(from: &Path, to: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(0o755).recursive(true).create(to)?;
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755))?;
+    for name in ["run", "finish", "notification-fd"] {
+        let source = from.join(name);
+        let Ok(meta) = fs::symlink_metadata(&source) else {
+            continue;
+        };
+        if !meta.is_file() {
+            return Err(io::Error::other(format!(
+                "{} is not a regular file",
+                source.display()
+            )));
+        }
+        fs::copy(&source, to.join(name))?;
+        fs::set_permissions(
+            to.join(name),
+            fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
+        )?;
+    }
+    Ok(())
 }
