@@ -47,6 +47,9 @@ fn main() {
     if wanted("start") {
         bench.end_to_end_start();
     }
+    if wanted("socket") {
+        bench.socket_vs_setuid();
+    }
     if wanted("python") {
         bench.python_start();
     }
@@ -83,21 +86,31 @@ impl Bench {
     fn new(smoke: bool) -> Bench {
         // Room for 1000 profiles where s6-svscan takes -c (2.15's does not).
         let service_cap = S6Version::selected().takes_service_cap().then_some(DEFAULT_SERVICE_CAP);
-        let c = Container::boot_with(Options { service_cap, ..Options::default() });
+        let c = Self::boot(Options { service_cap, ..Options::default() });
+        Bench { c, smoke, rows: Vec::new(), notes: Vec::new() }
+    }
+
+    /// A container with the benchmark program on its volume and the
+    /// `bench` gateway registered and up.
+    fn boot(options: Options) -> Container {
+        let c = Container::boot_with(options);
         let me = std::env::current_exe().expect("own path");
         let target = c.volume().join(".bench/hermes-s6-bench");
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(&me, &target).expect("install the benchmark in the container");
-        let bench = Bench { c, smoke, rows: Vec::new(), notes: Vec::new() };
-        bench.hermes_sh(
+        c.sh(
+            User::Hermes,
             "mkdir -p /opt/data/logs/gateways /opt/data/profiles/bench && touch /opt/data/profiles/bench/SOUL.md",
-        );
-        bench.helper_ok(&["register", "bench"]);
-        bench.helper_ok(&["start", "bench"]);
-        bench.c.wait_for(Duration::from_secs(10), "gateway-bench up", || {
-            bench.c.run_as(User::Root, &["s6-svok", "/run/service/gateway-bench"], &[], None).code == Some(0)
+        )
+        .assert_success();
+        for op in ["register", "start"] {
+            let out = c.run_as(User::Hermes, &[HELPER, op, "bench"], &[], None);
+            assert!(out.code == Some(0) || (op == "register" && out.code == Some(73)), "{op}: {}", out.stderr);
+        }
+        c.wait_for(Duration::from_secs(10), "gateway-bench up", || {
+            c.run_as(User::Root, &["s6-svok", "/run/service/gateway-bench"], &[], None).code == Some(0)
         });
-        bench
+        c
     }
 
     /// How many more gateway slots (a service and its logger each) fit
@@ -248,6 +261,31 @@ impl Bench {
             Some(speedup >= 20.0),
         );
         self.row("hermes-s6 gateway start -p P vs s6-svc -u (floor)", ours, floor, "(reference)", None);
+    }
+
+    /// Section 2c: the socket transport (for containers where setuid cannot
+    /// work) vs setuid, side by side in a container whose boot started
+    /// hermes-s6-helperd: one helper call (`s6-sudo` to the server vs the
+    /// setuid helper), and `hermes-s6 gateway start` end to end with each.
+    fn socket_vs_setuid(&mut self) {
+        let service_cap = S6Version::selected().takes_service_cap().then_some(DEFAULT_SERVICE_CAP);
+        let socket_container = Self::boot(Options { service_cap, cont_init: true, ..Options::default() });
+        let main = std::mem::replace(&mut self.c, socket_container);
+        let runs = self.runs(200);
+        let sudo: &[&str] = &["/command/s6-sudo", "-e", hermes_s6_emu::HELPER_SOCKET, "start", "bench"];
+        let s = self.interleave(runs, &[("socket", HERMES, sudo), ("setuid", HERMES, &[HELPER, "start", "bench"])]);
+        let (ours, theirs) = (Summary::of(&s["socket"]), Summary::of(&s["setuid"]));
+        self.row("helper start over the socket (s6-sudo) vs setuid", ours, theirs, "(comparison)", None);
+        let runs = self.runs(60);
+        let over_socket: &[&str] =
+            &["/usr/bin/env", "HERMES_S6_NO_SETUID=1", FRONTEND, "gateway", "start", "-p", "bench"];
+        let s = self.interleave(
+            runs,
+            &[("socket", HERMES, over_socket), ("setuid", HERMES, &[FRONTEND, "gateway", "start", "-p", "bench"])],
+        );
+        let (ours, theirs) = (Summary::of(&s["socket"]), Summary::of(&s["setuid"]));
+        self.row("hermes-s6 gateway start -p P over the socket vs setuid", ours, theirs, "(comparison)", None);
+        self.c = main;
     }
 
     /// Section 2b: one gateway start from Python, as Hermes makes it:
