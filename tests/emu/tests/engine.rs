@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The container command: invocation table, stdin, terminal, statuses.
+#[path = "engine/main_program.rs"]
+mod main_program;
+
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const GATE: &str = "HERMES_ENGINE_TESTS";
 
@@ -191,6 +195,17 @@ impl Ctr {
                 .trim()
                 == "false"
         });
+    }
+
+    /// Every zombie of the container, one `/proc/PID/stat` line each
+    /// (processes that end meanwhile are passed over).
+    fn zombies(&self) -> String {
+        self.sh(
+            "root",
+            "for s in /proc/[0-9]*/stat; do read -r l <\"$s\" && case ${l##*) } in Z*) echo \"$l\";; esac; done; true",
+        )
+        .expect_ok("list zombies")
+        .stdout
     }
 
     fn create_profile(&self, profile: &str) {
@@ -449,13 +464,7 @@ fn orphans_are_reaped() {
     );
     c.wait_booted();
     sleep(Duration::from_secs(2));
-    let zombies = c
-        .sh(
-            "root",
-            "for s in /proc/[0-9]*/stat; do read -r l <\"$s\" && case ${l##*) } in Z*) echo \"$l\";; esac; done",
-        )
-        .expect_ok("list zombies");
-    assert_eq!(zombies.stdout, "", "zombies left");
+    assert_eq!(c.zombies(), "", "zombies left");
 }
 
 #[test]
