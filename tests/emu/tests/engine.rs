@@ -510,60 +510,62 @@ fn hermes_writable_path_gives_no_root() {
 }
 
 #[test]
-fn no_new_privileges_stops_the_boot_unless_no_setuid() {
-    let Some(image) = image("no_new_privileges_stops_the_boot_unless_no_setuid") else {
+fn no_new_privileges_runs_every_command_over_the_socket() {
+    let Some(image) = image("no_new_privileges_runs_every_command_over_the_socket") else {
         return;
     };
+    // The setuid bit means nothing here: the image's hermes-s6-helperd
+    // serves the helper over its socket, and hermes-s6 picks it by itself.
     let c = Ctr::start(image, "nnp", &["--security-opt", "no-new-privileges"], &[]);
-    c.wait_exited(60);
-    assert_ne!(c.exit_code(), 0, "{}", c.logs());
-    assert!(c.logs().contains("02-reconcile-profiles"), "{}", c.logs());
-
-    let c = Ctr::start(
-        image,
-        "nnp-nosetuid",
-        &[
-            "--security-opt",
-            "no-new-privileges",
-            "-e",
-            "HERMES_S6_NO_SETUID=1",
-        ],
-        &[],
-    );
     c.wait_booted();
-    c.hermes_s6("gateway start");
-    c.wait_gateway("default", true);
-    c.hermes_s6("gateway stop");
-    c.wait_gateway("default", false);
+    let info: Value = serde_json::from_str(&c.hermes_s6("info --json").stdout).expect("info JSON");
+    assert_eq!(info["control_mode"], "socket", "{info}");
+    assert_eq!(info["runtime_registration"], true, "{info}");
+    c.sh(
+        "hermes",
+        "mkdir -p /opt/data/profiles/work && touch /opt/data/profiles/work/SOUL.md",
+    )
+    .expect_ok("a profile");
+    c.hermes_s6("profile register work --down");
+    c.hermes_s6("gateway start -p work");
+    c.wait_gateway("work", true);
+    c.hermes_s6("gateway restart -p work");
+    c.hermes_s6("gateway stop -p work");
+    c.wait_gateway("work", false);
+    c.hermes_s6("profile unregister work");
+    assert!(!c.sh("root", "test -e /run/service/gateway-work").ok());
 }
 
-/// Cases that wait for the helper's socket transport (no setuid at all).
-fn waits_for_transport(case: &str, options: &str) {
+/// Deployments not supported yet: the case is here, and says so loudly.
+fn not_supported_yet(case: &str, options: &str, why: &str) {
     if image(case).is_some() {
-        eprintln!(
-            "\n*** SKIPPED {case} ({options}): waits for the helper's socket transport, \
-             which is being built; today these options need HERMES_S6_NO_SETUID=1 or do not boot ***\n"
-        );
+        eprintln!("\n*** SKIPPED {case} ({options}): {why} ***\n");
     }
 }
 
 #[test]
 fn cap_drop_all_with_needed_caps() {
-    waits_for_transport(
+    not_supported_yet(
         "cap_drop_all_with_needed_caps",
         "--cap-drop ALL --cap-add CHOWN,SETUID,SETGID,KILL,DAC_OVERRIDE",
+        "the smallest capability set is established in the emulation (tests/emu/tests/capabilities.rs); its engine run is still to be written",
     );
 }
 
 #[test]
 fn read_only_root_with_run_on_tmpfs() {
-    waits_for_transport(
+    not_supported_yet(
         "read_only_root_with_run_on_tmpfs",
         "--read-only --tmpfs /run -e S6_READ_ONLY_ROOT=1",
+        "the read-only root is established in the emulation; its engine run is still to be written",
     );
 }
 
 #[test]
 fn user_10000() {
-    waits_for_transport("user_10000", "--user 10000");
+    not_supported_yet(
+        "user_10000",
+        "--user 10000",
+        "non-root containers (s6 itself running as hermes) are not supported yet: the image refuses --user",
+    );
 }
