@@ -171,6 +171,15 @@ pub enum Error {
         "no s6-supervise took gateway '{profile}' within {seconds} s: s6-svscan did not restart its supervisor (s6 2.13 and later can lose one that died within a second of its start; a rescan does not bring it back); its intent (running) is recorded: restart the container"
     )]
     Unsupervised { profile: ProfileName, seconds: u64 },
+
+    #[error(
+        "`{op}` cannot work in this container, so nothing was changed: s6-svscan (PID 1) lacks CAP_{cap}, which {needed_for}; add it to the container's capabilities (docker run --cap-add {cap}; Kubernetes securityContext.capabilities.add: [{cap}]) and restart it"
+    )]
+    MissingCapability {
+        op: HelperOp,
+        cap: &'static str,
+        needed_for: &'static str,
+    },
 }
 
 impl Error {
@@ -196,6 +205,7 @@ impl Error {
             }
             Self::RestartUnfinished { .. } => exit::TEMPFAIL,
             Self::Unsupervised { .. } => exit::UNAVAILABLE,
+            Self::MissingCapability { .. } => exit::NOPERM,
             Self::HelperUnavailable { .. }
             | Self::HelperSocketRefused { .. }
             | Self::RefusedAsRoot { .. } => exit::NOPERM,

@@ -13,8 +13,8 @@
 //! (installed, owner, group, mode, and whether it really runs as root for
 //! this user over that transport: `--version`, whose exit 77 is explained as
 //! `no_new_privs`, a `nosuid` mount, a missing setuid bit or a caller
-//! outside group hermes); the socket (`helper.socket`); s6-svscan and its
-//! scan directory (root's, nothing in it writable by hermes or owned by it,
+//! outside group hermes); the socket (`helper.socket`); s6-svscan, the
+//! capabilities gateways depend on that it lacks, and its scan directory (root's, nothing in it writable by hermes or owned by it,
 //! `event/` directories root's); the services present (`main-hermes`, `dashboard`, gateways) and how many are
 //! up; per gateway: crash loops, an intent of running while down, slots
 //! without a profile and profiles without a slot, profiles whose last
@@ -71,6 +71,7 @@ pub fn examine(config: &Config, service_manager: ServiceManagerKind) -> DoctorRe
         checks.extend(helper::helper_checks(config, mode));
         checks.push(helper::socket_check(config, mode));
         checks.extend(scandir::svscan_checks(config));
+        checks.extend(scandir::capabilities_check(config));
         let gateways = manager.status_all(config).unwrap_or_default();
         let services = scandir::services(config, &gateways);
         checks.push(scandir::services_check(&services));

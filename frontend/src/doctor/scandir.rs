@@ -28,6 +28,33 @@ fn svscan_running(proc_dir: &Path) -> Option<u32> {
         .find(|pid| comm(&pid.to_string()))
 }
 
+/// A `fail` naming each capability gateways depend on that s6-svscan
+/// (PID 1) lacks, so the container lacks it (see
+/// [`crate::s6::capabilities`]); nothing when none is missing or PID 1 is
+/// not s6-svscan.
+pub(super) fn capabilities_check(config: &Config) -> Option<Check> {
+    use crate::s6::capabilities;
+    let effective = capabilities::svscan_effective(&config.proc_dir)?;
+    let missing = capabilities::missing(effective, &capabilities::NEEDED);
+    if missing.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = missing.iter().map(|cap| cap.name).collect();
+    let why: Vec<String> = missing
+        .iter()
+        .map(|cap| format!("CAP_{}: {}", cap.name, cap.needed_for))
+        .collect();
+    Some(Check::fail(
+        "svscan.capabilities",
+        "capabilities",
+        format!("s6-svscan (PID 1) lacks {}", why.join("; ")),
+        format!(
+            "add {} to the container's capabilities (docker run --cap-add; Kubernetes securityContext.capabilities.add) and restart it",
+            names.join(", ")
+        ),
+    ))
+}
+
 pub(super) fn svscan_checks(config: &Config) -> Vec<Check> {
     let scan = &config.scan_dir;
     let mut checks = Vec::new();

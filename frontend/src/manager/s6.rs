@@ -18,7 +18,7 @@ use crate::helper::Helper;
 use crate::manager::ServiceManager;
 use crate::outcome::{ProfileOutcomes, in_order, merge};
 use crate::profile::{ProfileName, dedup};
-use crate::s6::supervise;
+use crate::s6::{capabilities, supervise};
 use crate::state::{PlannedStop, ProfileDir};
 use crate::status::{self, GatewayStatus, SlotState};
 use crate::time::{Tai64N, unix_now};
@@ -160,6 +160,11 @@ impl S6Manager {
     /// lack a slot (they come up down), records `running`, then one helper
     /// call per operation, then one rescan when anything was registered.
     fn bring_up(&self, profiles: &[ProfileName], restart: bool) -> Result<ProfileOutcomes, Error> {
+        self.require_capabilities(if restart {
+            HelperOp::Restart
+        } else {
+            HelperOp::Start
+        })?;
         let mut plan = self.triage(profiles);
         if restart {
             plan.refuse_missing();
@@ -193,6 +198,23 @@ impl S6Manager {
         let control = self.await_supervisors(control);
         plan.settled.extend(merge(control, intent));
         Ok(in_order(profiles, plan.settled))
+    }
+
+    /// Refuses `op`, before anything changes, where s6-svscan lacks a
+    /// capability it depends on ([`capabilities::needed_by`]); unknown
+    /// capabilities (PID 1 is not s6-svscan) are no reason to refuse.
+    fn require_capabilities(&self, op: HelperOp) -> Result<(), Error> {
+        let Some(effective) = capabilities::svscan_effective(&self.config.proc_dir) else {
+            return Ok(());
+        };
+        match capabilities::missing(effective, capabilities::needed_by(op)).first() {
+            Some(cap) => Err(Error::MissingCapability {
+                op,
+                cap: cap.name,
+                needed_for: cap.needed_for,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// A start is only as good as the supervisor that acts on it: each slot
@@ -248,6 +270,7 @@ impl ServiceManager for S6Manager {
     /// slots down (s6 keeps them down: the helper sets the `down` marker).
     /// A profile without a slot is an error, as upstream has it (#112300).
     fn stop(&self, profiles: &[ProfileName]) -> Result<ProfileOutcomes, Error> {
+        self.require_capabilities(HelperOp::Stop)?;
         let mut plan = self.triage(profiles);
         plan.refuse_missing();
         let mut settled = plan.settled;
@@ -318,6 +341,7 @@ impl ServiceManager for S6Manager {
         extra_env: &ExtraEnv,
         start_now: bool,
     ) -> Result<(), Error> {
+        self.require_capabilities(HelperOp::Register)?;
         self.helper.register(profile, extra_env)?;
         let mut outcome = Ok(());
         if start_now {
@@ -334,6 +358,7 @@ impl ServiceManager for S6Manager {
     }
 
     fn unregister_profile_gateway(&self, profile: &ProfileName) -> Result<(), Error> {
+        self.require_capabilities(HelperOp::Unregister)?;
         self.helper
             .run(HelperOp::Unregister, std::slice::from_ref(profile))?
             .pop()

@@ -3,8 +3,11 @@
 //! `supervise/lock` liveness check, each exactly as `s6-svstat` and
 //! `s6-svdt` interpret them; and what the installation says about itself
 //! (`installation`: its version, the services it counts; `limit`: how many
-//! it supervises at most).
+//! it supervises at most; `capabilities`: which of those gateways depend
+//! on PID 1 holds).
 
+#[cfg(unix)]
+pub mod capabilities;
 pub mod death_tally;
 #[cfg(unix)]
 pub mod installation;

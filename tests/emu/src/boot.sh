@@ -17,6 +17,8 @@
 #   FRONTEND STANDIN                 binaries for /usr/local/bin
 #   SYSLOG         1: bind $EMU_DIR/devlog at /dev/log
 #   NO_NEW_PRIVS   1: s6-svscan (so every service) runs with no_new_privs
+#   BOUNDING_SET   setpriv --bounding-set= list for s6-svscan (so every
+#                  service); empty: every capability
 #   CONTAINER_PATH PATH of s6-svscan (and so of every service)
 #   $EMU_DIR/stage/init-env/  the rest of s6-svscan's environment, one file
 #                  per variable (empty unless S6_KEEP_ENV=1)
@@ -102,9 +104,12 @@ rmdir /.old-root
 set +x
 exec 2>&3 3>&-
 # s6-overlay's PID 1: s6-svscan -d4 -- /run/service (plus -c when asked for).
-if [ "$NO_NEW_PRIVS" = 1 ]; then
-    # shellcheck disable=SC2086 # $cap is empty or two words
-    exec /usr/bin/setpriv --no-new-privs \
+privs=
+if [ "$NO_NEW_PRIVS" = 1 ]; then privs=--no-new-privs; fi
+if [ -n "$BOUNDING_SET" ]; then privs="$privs --bounding-set=$BOUNDING_SET"; fi
+if [ -n "$privs" ]; then
+    # shellcheck disable=SC2086 # $privs and $cap are words on purpose
+    exec /usr/bin/setpriv $privs \
         /usr/bin/env -i PATH="$CONTAINER_PATH" "$@" /usr/bin/s6-svscan $cap -d4 -- /run/service
 fi
 # shellcheck disable=SC2086

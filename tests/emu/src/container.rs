@@ -150,6 +150,24 @@ pub struct Options {
     /// helper is reached over the socket of its `hermes-s6-helperd`
     /// service, which the emulation starts as s6-rc would.
     pub no_setuid: bool,
+    /// A narrower capability bounding set (default `None`: every
+    /// capability), in `setpriv --bounding-set=` syntax, e.g.
+    /// `-all,+chown,+setuid,+setgid,+kill` (capability names, lower case,
+    /// without `cap_`). Applied to PID 1 (so s6-svscan, every service and
+    /// what they start, the setuid helper included) and to every command
+    /// run through [`Container::exec`], as root or not: the container's
+    /// capabilities as `docker run --cap-drop ALL --cap-add ...` or a Pod's
+    /// `securityContext.capabilities` leave them. Root's processes keep
+    /// exactly the capabilities of the set.
+    pub bounding_set: Option<String>,
+    /// `readOnlyRootFilesystem: true` (default false): once the image's
+    /// files are in place (after [`Options::cont_init`]'s copy, before its
+    /// scripts run), the container's root is made read-only, `/usr/local`
+    /// and `/usr/libexec` included; `/run`, `/tmp`, `/dev` (and
+    /// `/dev/shm`) and the volume stay writable, as tmpfs `emptyDir`s and
+    /// the volume are in such a Pod. Set `S6_READ_ONLY_ROOT=1` in
+    /// [`Options::container_env`] too, as such images do.
+    pub read_only_root: bool,
 }
 
 impl Default for Options {
@@ -165,6 +183,8 @@ impl Default for Options {
             binaries: None,
             cont_init: false,
             no_setuid: false,
+            bounding_set: None,
+            read_only_root: false,
         }
     }
 }
@@ -247,6 +267,16 @@ impl Options {
         }
         for (key, value) in &self.container_env {
             rootfs::check_env_entry(key, value)?;
+        }
+        if let Some(set) = &self.bounding_set
+            && (set.is_empty()
+                || !set
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b"_,+-".contains(&b)))
+        {
+            return Err(format!(
+                "bounding_set = {set:?} is not a setpriv --bounding-set= list"
+            ));
         }
         Ok(())
     }
@@ -388,6 +418,10 @@ impl Container {
                 format!("{:o}", self.opts.installed_helper_mode()),
             )
             .env("NO_NEW_PRIVS", if self.opts.no_setuid { "1" } else { "0" })
+            .env(
+                "BOUNDING_SET",
+                self.opts.bounding_set.as_deref().unwrap_or_default(),
+            )
             .env("FRONTEND", &self.binaries.frontend)
             .env("STANDIN", &self.binaries.standin)
             .env("SYSLOG", if self.opts.syslog { "1" } else { "0" })
@@ -464,6 +498,7 @@ impl Container {
     /// the boot as `S6_BEHAVIOUR_IF_STAGE2_FAILS=2` would.
     fn stage2(&mut self) {
         if !self.opts.cont_init {
+            self.seal_root();
             return;
         }
         let root = self.host_path("/");
@@ -473,6 +508,7 @@ impl Container {
                 stage2::DOCKER_DIR
             );
         }
+        self.seal_root();
         let scripts = stage2::cont_init_scripts(&root).unwrap_or_else(|e| {
             panic!(
                 "hermes-s6-emu: cannot list {} in the container: {e}",
@@ -520,6 +556,33 @@ impl Container {
             }
         }
         self.start_image_longruns();
+    }
+
+    /// [`Options::read_only_root`]: the image's files are all in place, so
+    /// its root (`/`, `/usr/local`, `/usr/libexec`; `/usr` is read-only
+    /// already) becomes read-only, as the image's layers are under
+    /// `readOnlyRootFilesystem`. Done from outside, with every capability:
+    /// the container's own root may lack `CAP_SYS_ADMIN`.
+    fn seal_root(&self) {
+        if !self.opts.read_only_root {
+            return;
+        }
+        for mount_point in ["/", "/usr/local", "/usr/libexec"] {
+            let out = Command::new(NSENTER)
+                .arg(format!("--target={}", self.init_pid()))
+                .args(["--mount", "--root", "--", "/usr/bin/mount"])
+                .args(["-o", "remount,bind,ro", mount_point])
+                .env_clear()
+                .current_dir("/")
+                .output()
+                .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot start {NSENTER}: {e}"));
+            if !out.status.success() {
+                panic!(
+                    "hermes-s6-emu: cannot make {mount_point} read-only: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+        }
     }
 
     /// What `s6-rc change top` does after the cont-init steps, for the

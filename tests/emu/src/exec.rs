@@ -156,7 +156,13 @@ impl<'c> Exec<'c> {
             .args(["--mount", "--pid", "--root", "--"]);
         let drop_user = self.user != User::Root;
         let no_new_privs = self.no_new_privs || container.options().no_setuid;
-        if drop_user || no_new_privs || self.groups.is_some() || !self.setpriv_args.is_empty() {
+        let bounding_set = container.options().bounding_set.as_deref();
+        if drop_user
+            || no_new_privs
+            || self.groups.is_some()
+            || bounding_set.is_some()
+            || !self.setpriv_args.is_empty()
+        {
             cmd.arg("/usr/bin/setpriv");
             if drop_user {
                 cmd.arg(format!("--reuid={}", container.uid(self.user)))
@@ -177,6 +183,9 @@ impl<'c> Exec<'c> {
             }
             if no_new_privs {
                 cmd.arg("--no-new-privs");
+            }
+            if let Some(set) = bounding_set {
+                cmd.arg(format!("--bounding-set={set}"));
             }
             cmd.args(&self.setpriv_args).arg("--");
         }

@@ -33,7 +33,14 @@
 //! - Only the mount and PID namespaces are new: the network, hostname, IPC
 //!   and cgroups are the host's, and `/sys` is not mounted.
 //! - Root in the container holds every capability (Docker's default set is
-//!   smaller); [`Exec::setpriv_arg`] can narrow a command's bounding set.
+//!   smaller); [`Options::bounding_set`] narrows the bounding set of PID 1
+//!   (so of every service) and of every command run in the container, as
+//!   `--cap-drop`/`--cap-add` do, and [`Exec::setpriv_arg`] that of one
+//!   command.
+//! - [`Options::read_only_root`] emulates `readOnlyRootFilesystem`: once
+//!   the image's files are in place, `/` (with `/usr/local` and
+//!   `/usr/libexec`) is remounted read-only; `/run`, `/tmp`, `/dev` and
+//!   `/opt/data` stay writable.
 //! - [`Options::no_setuid`] emulates a container where setuid cannot work
 //!   (`allowPrivilegeEscalation: false`): `no_new_privs` on s6-svscan and on
 //!   every command run in the container, and the helper without its setuid
