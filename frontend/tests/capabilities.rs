@@ -18,8 +18,9 @@
 //! signals gateways, which run as hermes; without it `stop`, `restart` and
 //! `unregister` refuse with one line (exit 77) before they change anything.
 //! `CHOWN` is not needed (`hermes-s6-helperd` binds its socket with gid
-//! hermes), but for a first boot on a volume that is not hermes's yet: the
-//! boot then warns, naming it. Nothing needs `DAC_OVERRIDE`, `FOWNER` or
+//! hermes), but for a first boot on a volume that is not hermes's yet (the
+//! boot then warns, naming it) and for a `HERMES_GID` remap, which
+//! re-groups the helper (the boot stops, naming it). Nothing needs `DAC_OVERRIDE`, `FOWNER` or
 //! the rest of Docker's default set.
 
 mod common;
@@ -382,4 +383,35 @@ fn without_chown_a_foreign_volume_gets_a_warning_naming_it() {
             .contains("warning: cannot chown /opt/data (CAP_CHOWN missing"),
         "{setup:?}"
     );
+}
+
+/// Without CHOWN, a `HERMES_GID` remap cannot re-group the helper (root is
+/// not in the new group): the boot stops with one line naming it.
+#[test]
+fn without_chown_a_gid_remap_stops_the_boot_naming_it() {
+    if hermes_s6_emu::skip_unless_root("without_chown_a_gid_remap_stops_the_boot_naming_it") {
+        return;
+    }
+    let mut opts = options(MINIMAL, false);
+    opts.container_env
+        .push(("HERMES_GID".into(), "12345".into()));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        Container::boot_with(opts);
+    }));
+    let text = panic_text(result.expect_err("the boot must stop"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("01-hermes-s6-setup: error: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("cannot re-group /usr/libexec/hermes-s6-helper")
+            && line.contains("CAP_CHOWN missing"),
+        "{line}"
+    );
+    // With CHOWN it boots.
+    let mut opts = options(&["setgid", "setuid", "kill", "chown"], false);
+    opts.container_env
+        .push(("HERMES_GID".into(), "12345".into()));
+    let c = Container::boot_with(opts);
+    assert_eq!(c.boot_log().len(), 3, "{:?}", c.boot_log());
 }
