@@ -204,8 +204,9 @@ fn keep_env_hands_the_environment_down() {
         echo \"$S6_KEEP_ENV|$GREETING|$HOME|$PWD|$PATH\" > /run/env-probe\n\
         exec sleep 1000\n";
     c.add_service("probe", probe, None);
+    // The shell creates the file before echo writes the line: wait for the line.
     c.wait_for(Duration::from_secs(5), "the probe's output", || {
-        c.host_path("/run/env-probe").exists()
+        fs::read_to_string(c.host_path("/run/env-probe")).is_ok_and(|l| l.ends_with('\n'))
     });
     assert_eq!(
         fs::read_to_string(c.host_path("/run/env-probe")).unwrap(),
