@@ -167,6 +167,12 @@ fn lifecycle(c: &mut Container) -> Result<(), String> {
     wait("work restarted", || {
         up_with_pid(c, "gateway-work").is_some_and(|pid| pid != before)
     })?;
+    // Stop only once the restarted gateway has recorded its own state: the
+    // gateway and the stop both rewrite gateway_state.json, and a stop in
+    // that instant can lose its intent (README: the two-writer limit).
+    wait("work recorded running after its restart", || {
+        running(c, "work")
+    })?;
     command(c, &["gateway", "stop", "-p", "work"], None)?;
     wait("work down after stop", || {
         let s = svstat(c, "gateway-work");

@@ -87,6 +87,12 @@ fn lifecycle(test: &str, socket: bool, caps: Option<&str>) {
         let s = svstat(&c, "gateway-work");
         s.up && s.pid > 0 && s.pid != before
     });
+    // Stop only once the restarted gateway has recorded its own state: the
+    // gateway and the stop both rewrite gateway_state.json, and a stop in
+    // that instant can lose its intent (README: the two-writer limit).
+    wait("work recorded running after its restart", || {
+        running(&c, "work")
+    });
     run_ok(&c, &["gateway", "stop", "-p", "work"], None);
     wait("work down", || {
         let s = svstat(&c, "gateway-work");

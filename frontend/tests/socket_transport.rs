@@ -105,6 +105,10 @@ fn the_whole_lifecycle_runs_as_hermes_over_the_socket() {
         let s = svstat(&c, "gateway-work");
         s.up && s.pid != before
     });
+    // Stop only once the restarted gateway has recorded its own state: the
+    // gateway and the stop both rewrite gateway_state.json, and a stop in
+    // that instant can lose its intent (README: the two-writer limit).
+    wait_gateway_running(&c, "work");
     ok(&c, &["gateway", "stop", "-p", "work"]);
     wait_down(&c, "gateway-work");
     let status = json(&ok(&c, &["gateway", "status", "--all", "--json"]));

@@ -183,6 +183,26 @@ impl Ctr {
         pid
     }
 
+    /// Waits until the gateway is up and has recorded `running` with its
+    /// pid: the gateway and the lifecycle commands both rewrite
+    /// gateway_state.json, and a stop in the instant of the gateway's own
+    /// write can lose its intent (README: the two-writer limit).
+    fn wait_recorded_running(&self, profile: &str) {
+        let home = if profile == "default" {
+            "/opt/data".to_owned()
+        } else {
+            format!("/opt/data/profiles/{profile}")
+        };
+        self.wait(&format!("{profile} recorded running"), 30, || {
+            let (is_up, _, pid) = self.svstat(profile);
+            let state = self.sh("hermes", &format!("cat {home}/gateway_state.json"));
+            let state: Value = serde_json::from_str(&state.stdout).unwrap_or(Value::Null);
+            is_up
+                && state["gateway_state"] == "running"
+                && state["pid"].as_u64() == Some(u64::from(pid))
+        });
+    }
+
     fn exit_code(&self) -> i32 {
         let out = podman(&["inspect", "--format", "{{.State.ExitCode}}", &self.name]);
         out.stdout.trim().parse().expect("exit code")
@@ -396,7 +416,7 @@ fn podman_restart_keeps_volume_and_intent() {
     c.hermes_s6("gateway start -p alpha");
     c.hermes_s6("gateway start");
     c.hermes_s6("gateway start -p beta");
-    c.wait_gateway("beta", true);
+    c.wait_recorded_running("beta");
     c.hermes_s6("gateway stop -p beta");
     c.wait_gateway("alpha", true);
     c.wait_gateway("default", true);
@@ -530,6 +550,7 @@ fn no_new_privileges_runs_every_command_over_the_socket() {
     c.hermes_s6("gateway start -p work");
     c.wait_gateway("work", true);
     c.hermes_s6("gateway restart -p work");
+    c.wait_recorded_running("work");
     c.hermes_s6("gateway stop -p work");
     c.wait_gateway("work", false);
     c.hermes_s6("profile unregister work");
