@@ -529,17 +529,13 @@ fn hermes_writable_path_gives_no_root() {
     assert!(bad.logs().contains("00-hermes-path"), "{}", bad.logs());
 }
 
-#[test]
-fn no_new_privileges_runs_every_command_over_the_socket() {
-    let Some(image) = image("no_new_privileges_runs_every_command_over_the_socket") else {
-        return;
-    };
-    // The setuid bit means nothing here: the image's hermes-s6-helperd
-    // serves the helper over its socket, and hermes-s6 picks it by itself.
-    let c = Ctr::start(image, "nnp", &["--security-opt", "no-new-privileges"], &[]);
+/// Every command of the gateway lifecycle as hermes (`podman exec -u
+/// hermes`), registration included, checked from root; `transport` is what
+/// `hermes-s6 info` must say it uses.
+fn lifecycle_as_hermes(c: &Ctr, transport: &str) {
     c.wait_booted();
     let info: Value = serde_json::from_str(&c.hermes_s6("info --json").stdout).expect("info JSON");
-    assert_eq!(info["control_mode"], "socket", "{info}");
+    assert_eq!(info["control_mode"], transport, "{info}");
     assert_eq!(info["runtime_registration"], true, "{info}");
     c.sh(
         "hermes",
@@ -557,6 +553,50 @@ fn no_new_privileges_runs_every_command_over_the_socket() {
     assert!(!c.sh("root", "test -e /run/service/gateway-work").ok());
 }
 
+#[test]
+fn no_new_privileges_runs_every_command_over_the_socket() {
+    let Some(image) = image("no_new_privileges_runs_every_command_over_the_socket") else {
+        return;
+    };
+    // The setuid bit means nothing here: the image's hermes-s6-helperd
+    // serves the helper over its socket, and hermes-s6 picks it by itself.
+    let c = Ctr::start(image, "nnp", &["--security-opt", "no-new-privileges"], &[]);
+    lifecycle_as_hermes(&c, "socket");
+}
+
+#[test]
+fn the_smallest_capability_set_runs_every_command() {
+    let Some(image) = image("the_smallest_capability_set_runs_every_command") else {
+        return;
+    };
+    // README's Deployments: SETUID, SETGID and KILL; CHOWN for a volume that
+    // is not hermes's yet at the first boot.
+    let caps = [
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "SETUID",
+        "--cap-add",
+        "SETGID",
+        "--cap-add",
+        "KILL",
+        "--cap-add",
+        "CHOWN",
+    ];
+    let c = Ctr::start(image, "caps", &caps, &[]);
+    lifecycle_as_hermes(&c, "setuid");
+    let doctor = c.sh("hermes", "hermes-s6 doctor --json");
+    let doctor: Value = serde_json::from_str(&doctor.stdout).expect("doctor JSON");
+    assert!(
+        !doctor["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .any(|k| k["id"] == "svscan.capabilities"),
+        "{doctor}"
+    );
+}
+
 /// Deployments not supported yet: the case is here, and says so loudly.
 fn not_supported_yet(case: &str, options: &str, why: &str) {
     if image(case).is_some() {
@@ -565,20 +605,28 @@ fn not_supported_yet(case: &str, options: &str, why: &str) {
 }
 
 #[test]
-fn cap_drop_all_with_needed_caps() {
-    not_supported_yet(
-        "cap_drop_all_with_needed_caps",
-        "--cap-drop ALL --cap-add CHOWN,SETUID,SETGID,KILL,DAC_OVERRIDE",
-        "the smallest capability set is established in the emulation (tests/emu/tests/capabilities.rs); its engine run is still to be written",
-    );
-}
-
-#[test]
 fn read_only_root_with_run_on_tmpfs() {
-    not_supported_yet(
-        "read_only_root_with_run_on_tmpfs",
-        "--read-only --tmpfs /run -e S6_READ_ONLY_ROOT=1",
-        "the read-only root is established in the emulation; its engine run is still to be written",
+    let Some(image) = image("read_only_root_with_run_on_tmpfs") else {
+        return;
+    };
+    // README's Deployments: /run must allow exec (s6 runs the slots'
+    // scripts there).
+    let opts = [
+        "--read-only",
+        "--tmpfs",
+        "/run:exec",
+        "--tmpfs",
+        "/tmp",
+        "-e",
+        "S6_READ_ONLY_ROOT=1",
+    ];
+    let c = Ctr::start(image, "read-only", &opts, &[]);
+    lifecycle_as_hermes(&c, "setuid");
+    let out = c.sh("root", ": > /etc/hermes-probe");
+    assert!(
+        !out.ok() && out.stderr.contains("Read-only file system"),
+        "{}",
+        out.stderr
     );
 }
 
