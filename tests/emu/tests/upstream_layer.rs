@@ -14,6 +14,10 @@ use std::process::Command;
 
 use hermes_s6_emu::DOCKER_DIR;
 
+/// What the stand-in's `replace`/`remove` steps carry: the kind of line that
+/// makes them insecure (upstream's hands hermes s6-svscan's control FIFO).
+const INSECURE_SAMPLE: &str = "chown -R hermes:hermes /run/service/.s6-svscan/control";
+
 struct Layered {
     dir: PathBuf,
 }
@@ -25,7 +29,7 @@ impl Layered {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("root")).unwrap();
         let layered = Layered { dir };
-        layered.layer(&["stand-in", &layered.root_str(), &steps()]);
+        layered.layer(&["stand-in", &layered.root_str(), &steps(), INSECURE_SAMPLE]);
         edit(&layered.root());
         layered
     }
