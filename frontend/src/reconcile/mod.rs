@@ -238,15 +238,7 @@ pub fn reconcile(config: &Config, settings: &Settings, dry_run: bool) -> Reconci
             what: "hermes-s6 reconcile",
             user: config.hermes_user.clone(),
         };
-        let nothing = Plan {
-            mode: ReconcileMode::Reconcile,
-            seed_root_state: false,
-            profiles: Vec::new(),
-            skipped: Vec::new(),
-            ignored: Vec::new(),
-            other_slots: Vec::new(),
-            warnings: Vec::new(),
-        };
+        let nothing = Plan::nothing();
         let unread = Survey {
             hermes_home: config.hermes_home.clone(),
             root: Err("not read".to_owned()),

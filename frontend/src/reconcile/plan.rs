@@ -263,6 +263,19 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan that does nothing: what a run that cannot start carries out.
+    pub fn nothing() -> Plan {
+        Plan {
+            mode: ReconcileMode::Reconcile,
+            seed_root_state: false,
+            profiles: Vec::new(),
+            skipped: Vec::new(),
+            ignored: Vec::new(),
+            other_slots: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// Profiles that need a slot, in plan order.
     pub fn to_register(&self) -> Vec<ProfileName> {
         self.profiles
@@ -284,15 +297,7 @@ impl Plan {
 
 /// Makes the plan. Pure: the same survey and settings give the same plan.
 pub fn plan(survey: &Survey, settings: &Settings) -> Plan {
-    let mut plan = Plan {
-        mode: ReconcileMode::Reconcile,
-        seed_root_state: false,
-        profiles: Vec::new(),
-        skipped: Vec::new(),
-        ignored: Vec::new(),
-        other_slots: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut plan = Plan::nothing();
     let role = settings.role();
     if role == ContainerRole::Dashboard {
         plan.mode = ReconcileMode::DashboardOnly;
