@@ -132,6 +132,10 @@ pub enum ControlMode {
     Socket,
     /// The helper executed by root.
     Root,
+    /// The helper executed with this process's own rights, no privilege
+    /// involved: s6 itself runs as this user (a non-root container), so
+    /// supervision is this user's to change.
+    Owner,
     /// Neither transport works from here.
     Unavailable,
 }
@@ -142,6 +146,7 @@ impl ControlMode {
             Self::Setuid => "setuid",
             Self::Socket => "socket",
             Self::Root => "root",
+            Self::Owner => "owner",
             Self::Unavailable => "unavailable",
         }
     }

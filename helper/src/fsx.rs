@@ -20,16 +20,32 @@ pub fn is_type(st: &FileStat, kind: SFlag) -> bool {
     st.st_mode & SFlag::S_IFMT.bits() == kind.bits()
 }
 
-/// Refuses anything that is not of the expected type, owned by root, and
-/// closed to writes by group and others (I1).
+/// Who must own everything the helper trusts: its own uid once privileges
+/// are dropped, which is root but in a non-root container (there, the user
+/// s6 runs as).
+pub fn owner() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// "root-owned", or who else owns supervision, for messages.
+pub fn owned() -> String {
+    if owner() == 0 {
+        "root-owned".to_owned()
+    } else {
+        format!("uid-{}-owned", owner())
+    }
+}
+
+/// Refuses anything that is not of the expected type, owned by the owner,
+/// and closed to writes by group and others (I1).
 pub fn verify(fd: impl AsFd, kind: SFlag, what: &str) -> Result<(), Failure> {
     let st = fstat(fd).map_err(|e| internal(what, e))?;
-    if is_type(&st, kind) && st.st_uid == 0 && st.st_mode & 0o022 == 0 {
+    if is_type(&st, kind) && st.st_uid == owner() && st.st_mode & 0o022 == 0 {
         return Ok(());
     }
     let kind =
         [(SFlag::S_IFDIR, "directory"), (SFlag::S_IFIFO, "FIFO")].iter().find(|k| k.0 == kind).map_or("file", |k| k.1);
-    Err(unsafe_state(&format!("{what} is not a root-owned {kind} closed to others")))
+    Err(unsafe_state(&format!("{what} is not a {} {kind} closed to others", owned())))
 }
 
 /// Opens `name` below `dir` and verifies it; `None` when it is missing (or,
@@ -122,8 +138,8 @@ pub fn remove_tree<P: ?Sized + NixPath>(parent: impl AsFd, name: &P, depth: u32)
         other => other.map_err(|e| internal("opening a tree to remove", e))?,
     };
     let st = fstat(&dir).map_err(|e| internal("stat", e))?;
-    if st.st_uid != 0 || st.st_mode & 0o002 != 0 || depth > 4 {
-        return Err(unsafe_state("a tree to remove is not root-owned or deeper than a slot"));
+    if st.st_uid != owner() || st.st_mode & 0o002 != 0 || depth > 4 {
+        return Err(unsafe_state(&format!("a tree to remove is not {} or deeper than a slot", owned())));
     }
     // Names first, removal second: unlinking while reading a directory
     // stream may skip entries.
@@ -149,14 +165,14 @@ pub fn names(dir: &OwnedFd) -> Result<Vec<std::ffi::CString>, Failure> {
     Ok(names)
 }
 
-/// Opens (creating it if needed) a file that only root can open: regular,
-/// root-owned, mode 0600 or stricter.
+/// Opens (creating it if needed) a file that only the owner can open:
+/// regular, the owner's, mode 0600 or stricter.
 pub fn open_private(dir: impl AsFd, name: &str) -> Result<OwnedFd, Failure> {
     let flags = OFlag::O_RDONLY | OFlag::O_CREAT | NOFOLLOW;
     let fd = openat(dir, name, flags, Mode::S_IRUSR | Mode::S_IWUSR).map_err(|e| internal(name, e))?;
     let st = fstat(&fd).map_err(|e| internal(name, e))?;
-    if !is_type(&st, SFlag::S_IFREG) || st.st_uid != 0 || st.st_mode & 0o077 != 0 {
-        return Err(unsafe_state(&format!("{name} is not a root-only regular file")));
+    if !is_type(&st, SFlag::S_IFREG) || st.st_uid != owner() || st.st_mode & 0o077 != 0 {
+        return Err(unsafe_state(&format!("{name} is not a {} regular file closed to others", owned())));
     }
     Ok(fd)
 }

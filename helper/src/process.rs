@@ -1,17 +1,19 @@
 //! The privileged process itself: sanitize what the caller handed over,
 //! authorize the caller, then give up everything not needed (I5, I6).
 
-use crate::config::{GROUP_FILE, HERMES_GROUP};
+use crate::config::{GROUP_FILE, HERMES_GROUP, SCAN_DIR};
 use crate::exit::{Failure, INTERNAL, NOT_AUTHORIZED};
 use nix::fcntl::OFlag;
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::stat::{fstat, Mode, SFlag};
-use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, getgid, getgroups, getuid, Gid, Uid};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, getgid, getgroups, getuid, Gid};
 use std::os::fd::{AsFd, IntoRawFd, OwnedFd};
 
 /// Who asked, and how the request came: `setuid` (the real ids of the
 /// process that ran the setuid helper), `socket` (root runs the helper for
-/// s6-sudod: the ids of the socket's peer), or `root` (root itself).
+/// s6-sudod: the ids of the socket's peer), `root` (root itself), or
+/// `owner` (no privilege at all: the helper runs with its caller's rights,
+/// which suffice only where s6 itself runs as the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     pub uid: u32,
@@ -29,6 +31,7 @@ fn caller() -> Caller {
     match (uid, remote("IPCREMOTEEUID"), remote("IPCREMOTEEGID")) {
         (0, Some(uid), Some(gid)) => Caller { uid, gid, via: "socket" },
         (0, ..) => Caller { uid, gid, via: "root" },
+        _ if nix::unistd::geteuid().as_raw() == uid => Caller { uid, gid, via: "owner" },
         _ => Caller { uid, gid, via: "setuid" },
     }
 }
@@ -104,8 +107,15 @@ pub fn lift_cpu_limit() -> Result<(), Failure> {
 
 /// Refuses unless the helper is effectively root and the caller is root or
 /// in the hermes group, resolved by name now (the image may remap its gid).
-/// A socket's peer is known by its uid and gid alone.
+/// A socket's peer is known by its uid and gid alone. Without privilege,
+/// acts only for the user who owns the scan directory (a non-root
+/// container, where s6 runs as that user): it then does nothing its caller
+/// could not do by hand, and hands files to the caller's own group.
 pub fn authorize(caller: &Caller) -> Result<Gid, Failure> {
+    let scan_dir_owner = nix::sys::stat::lstat(SCAN_DIR).map(|st| st.st_uid);
+    if caller.via == "owner" && scan_dir_owner == Ok(caller.uid) {
+        return Ok(nix::unistd::getegid());
+    }
     if !nix::unistd::geteuid().is_root() {
         let cause = match nix::sys::prctl::get_no_new_privs() {
             Ok(true) => "no_new_privs is set, so the setuid bit was ignored (allowPrivilegeEscalation: false?)",
@@ -135,16 +145,20 @@ pub fn authorize(caller: &Caller) -> Result<Gid, Failure> {
 /// Becomes root in every uid and gid (so the caller can no longer signal or
 /// trace the helper), keeps only the hermes group as supplementary group (to
 /// hand files to it without CAP_CHOWN), then drops every capability: all
-/// objects the helper touches are root-owned and reachable through owner
-/// permission bits alone.
+/// objects the helper touches are owned by its effective uid from here on
+/// (`fsx::owner`, root but in a non-root container) and reachable through
+/// owner permission bits alone.
 pub fn drop_privileges(hermes: Gid) -> Result<(), Failure> {
     let denied = |what: &str, e: nix::errno::Errno| {
         Failure::new(NOT_AUTHORIZED, format!("{what}: {e} (capabilities removed from the container?)"))
     };
-    let root = Gid::from_raw(0);
-    nix::unistd::setresgid(root, root, root).map_err(|e| denied("setresgid", e))?;
-    nix::unistd::setgroups(&[hermes]).map_err(|e| denied("setgroups", e))?;
-    nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(|e| denied("setresuid", e))?;
+    let owner = nix::unistd::geteuid();
+    let group = if owner.is_root() { Gid::from_raw(0) } else { hermes };
+    nix::unistd::setresgid(group, group, group).map_err(|e| denied("setresgid", e))?;
+    if owner.is_root() {
+        nix::unistd::setgroups(&[hermes]).map_err(|e| denied("setgroups", e))?;
+    }
+    nix::unistd::setresuid(owner, owner, owner).map_err(|e| denied("setresuid", e))?;
     nix::sys::prctl::set_no_new_privs().map_err(|e| crate::exit::internal("no_new_privs", e))?;
     // Emptying the bounding set needs CAP_SETPCAP, which a restricted
     // container may lack; no_new_privs already keeps any execve from granting

@@ -128,9 +128,9 @@ fn clean_leftovers(scan: &Scan, p: &Profile) -> Result<(), Failure> {
 pub fn register(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid) -> Result<(), Failure> {
     clean_leftovers(scan, p)?;
     if let Some(st) = fsx::probe(&scan.dir, p.service().as_str())? {
-        return Err(match is_type(&st, SFlag::S_IFDIR) && st.st_uid == 0 {
+        return Err(match is_type(&st, SFlag::S_IFDIR) && st.st_uid == fsx::owner() {
             true => Failure::new(EXISTS, "slot already exists; nothing changed"),
-            false => unsafe_state("something other than a root-owned directory is at the slot's name"),
+            false => unsafe_state(&format!("something other than a {} directory is at the slot's name", fsx::owned())),
         });
     }
     let stage = format!(".{}.new", p.service());
@@ -179,10 +179,11 @@ fn build_slot(scan: &Scan, p: &Profile, env: Option<&[Var]>, hermes: Gid, stage:
 /// compile-time plain path, so nothing needs quoting.
 fn render(template: &str, p: &Profile) -> String {
     let profile_args = if p.as_str() == "default" { String::new() } else { format!("-p {} ", p.as_str()) };
+    let drop = if fsx::owner() == 0 { format!("{COMMAND_DIR}/s6-setuidgid {HERMES_USER}") } else { String::new() };
     #[rustfmt::skip]
     let values = [("@COMMAND_DIR@", COMMAND_DIR), ("@SERVICE@", &p.service()), ("@PROFILE@", p.as_str()),
         ("@PROFILE_ARGS@", &profile_args), ("@HERMES_USER@", HERMES_USER), ("@HERMES_HOME@", HERMES_HOME),
-        ("@GATEWAY_COMMAND@", GATEWAY_COMMAND)];
+        ("@GATEWAY_COMMAND@", GATEWAY_COMMAND), ("@DROP_TO_HERMES@", &drop)];
     values.iter().fold(template.to_owned(), |text, (placeholder, value)| text.replace(placeholder, value))
 }
 
@@ -287,11 +288,11 @@ impl Target {
         }
     }
 
-    /// Creates an empty marker unless a root-owned regular file is there.
+    /// Creates an empty marker unless an owner's regular file is there.
     fn mark(&self, file: &str) -> Result<(), Failure> {
         match fsx::probe(&self.slot, file)? {
-            Some(st) if is_type(&st, SFlag::S_IFREG) && st.st_uid == 0 => Ok(()),
-            Some(_) => Err(unsafe_state(&format!("{file} is not a root-owned regular file"))),
+            Some(st) if is_type(&st, SFlag::S_IFREG) && st.st_uid == fsx::owner() => Ok(()),
+            Some(_) => Err(unsafe_state(&format!("{file} is not a {} regular file", fsx::owned()))),
             None => fsx::create_file(&self.slot, file, b"", 0o644, None),
         }
     }

@@ -132,18 +132,22 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
                     install,
                 )
             });
-            checks.push(helper_runs(config));
+            checks.push(helper_runs(config, mode));
         }
-        ControlMode::Socket | ControlMode::Root => {
+        ControlMode::Socket | ControlMode::Root | ControlMode::Owner => {
             if mode_bits & 0o022 != 0 {
                 problems.push(format!("mode {mode_bits:o}: writable by group or others"));
             }
+            let runs_it = match mode {
+                ControlMode::Owner => "this user runs it with its own rights here",
+                _ => "root runs it here",
+            };
             checks.push(if problems.is_empty() {
                 Check::ok(
                     "helper.permissions",
                     "helper permissions",
                     format!(
-                        "root-owned, mode {mode_bits:o}; root runs it here, so its setuid bit is not needed"
+                        "root-owned, mode {mode_bits:o}; {runs_it}, so its setuid bit is not needed"
                     ),
                 )
             } else {
@@ -154,10 +158,9 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
                     install,
                 )
             });
-            checks.push(if mode == ControlMode::Root {
-                helper_runs(config)
-            } else {
-                helper_runs_over_socket(config)
+            checks.push(match mode {
+                ControlMode::Socket => helper_runs_over_socket(config),
+                _ => helper_runs(config, mode),
             });
         }
     }
@@ -165,11 +168,14 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
 }
 
 /// Runs `helper --version` as this user and explains a refusal.
-fn helper_runs(config: &Config) -> Check {
+fn helper_runs(config: &Config, mode: ControlMode) -> Check {
     const ID: &str = "helper.effective";
     const NAME: &str = "helper works";
     let uid = nix::unistd::getuid();
     let no_setuid_hint = "or run the image's hermes-s6-helperd service, which serves the helper over a socket where setuid cannot work";
+    if mode == ControlMode::Owner {
+        transport::forgo_privilege_gain();
+    }
     let output = Command::new(&config.helper)
         .arg("--version")
         .stdin(Stdio::null())
@@ -204,6 +210,11 @@ fn helper_runs(config: &Config) -> Check {
     };
     let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
     match output.status.code() {
+        Some(0) if mode == ControlMode::Owner => Check::ok(
+            ID,
+            NAME,
+            format!("`--version` runs with uid {uid}'s own rights, the user s6 runs as"),
+        ),
         Some(0) => Check::ok(ID, NAME, format!("`--version` runs as root for uid {uid}")),
         Some(77) if stderr.contains("is not in group") => Check::fail(
             ID,

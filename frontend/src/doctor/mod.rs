@@ -40,7 +40,7 @@ use crate::config::Config;
 use crate::manager::ServiceManager;
 use crate::manager::s6::S6Manager;
 use crate::time::{iso8601_utc, unix_now};
-use crate::vocabulary::ServiceManagerKind;
+use crate::vocabulary::{ControlMode, ServiceManagerKind};
 
 pub use self::report::{Check, DoctorReport, ServiceState, Services, Summary, Verdict};
 
@@ -70,8 +70,16 @@ pub fn examine(config: &Config, service_manager: ServiceManagerKind) -> DoctorRe
         checks.push(helper::mode_check(mode, manager.control_reason()));
         checks.extend(helper::helper_checks(config, mode));
         checks.push(helper::socket_check(config, mode));
-        checks.extend(scandir::svscan_checks(config));
-        checks.extend(scandir::capabilities_check(config));
+        // In a non-root container s6 runs as this very user: supervision
+        // is its own, and no capability is needed to drop to it.
+        let owner = match mode {
+            ControlMode::Owner => nix::unistd::geteuid().as_raw(),
+            _ => 0,
+        };
+        checks.extend(scandir::svscan_checks(config, owner));
+        if owner == 0 {
+            checks.extend(scandir::capabilities_check(config));
+        }
         let gateways = manager.status_all(config).unwrap_or_default();
         let services = scandir::services(config, &gateways);
         checks.push(scandir::services_check(&services));

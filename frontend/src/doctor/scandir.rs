@@ -1,6 +1,6 @@
 //! s6-svscan and its scan directory (root's, nothing in it writable by
-//! hermes or owned by it, `event/` directories root's), and the services
-//! present.
+//! hermes or owned by it, `event/` directories root's; in a non-root
+//! container, the user's s6 runs as), and the services present.
 
 use crate::s6::installation::count_services;
 use crate::s6::limit::ServiceLimit;
@@ -55,7 +55,8 @@ pub(super) fn capabilities_check(config: &Config) -> Option<Check> {
     ))
 }
 
-pub(super) fn svscan_checks(config: &Config) -> Vec<Check> {
+/// `owner`: who must own supervision, root but in a non-root container.
+pub(super) fn svscan_checks(config: &Config, owner: u32) -> Vec<Check> {
     let scan = &config.scan_dir;
     let mut checks = Vec::new();
     let control = scan.join(".s6-svscan/control");
@@ -98,7 +99,8 @@ pub(super) fn svscan_checks(config: &Config) -> Vec<Check> {
             return;
         }
         let writable = !meta.file_type().is_symlink() && meta.mode() & 0o022 != 0;
-        if meta.uid() != 0 || Some(meta.uid()) == hermes_uid || writable {
+        let hermes_owned = owner == 0 && Some(meta.uid()) == hermes_uid;
+        if meta.uid() != owner || hermes_owned || writable {
             offenders.push(format!(
                 "{} ({}:{} {:o})",
                 path.display(),
@@ -114,9 +116,11 @@ pub(super) fn svscan_checks(config: &Config) -> Vec<Check> {
     look(&control, &nothing_allowed);
     // s6's own event/ directories are 3730 root:root: group-writable for
     // root's group only. Any other group would let its members make root
-    // write into any file.
-    let event_ok =
-        |m: &std::fs::Metadata| m.is_dir() && m.uid() == 0 && m.gid() == 0 && m.mode() & 0o002 == 0;
+    // write into any file. (In a non-root container, they have the owner's
+    // group, and root writes nothing.)
+    let event_ok = |m: &std::fs::Metadata| {
+        m.is_dir() && m.uid() == owner && (owner != 0 || m.gid() == 0) && m.mode() & 0o002 == 0
+    };
     let entries: Vec<PathBuf> = std::fs::read_dir(scan)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -146,14 +150,26 @@ pub(super) fn svscan_checks(config: &Config) -> Vec<Check> {
         }
     }
     checks.push(limit_check(scan, ServiceLimit::of_pid1()));
-    checks.push(if offenders.is_empty() {
+    let services = entries
+        .iter()
+        .filter(|e| !e.ends_with(".s6-svscan"))
+        .count();
+    checks.push(if offenders.is_empty() && owner != 0 {
         Check::ok(
             "scandir.permissions",
             "scan directory",
             format!(
-                "{} and its {} service(s) are root's; nothing s6 runs or writes as root is writable by {}",
+                "{} and its {services} service(s) are uid {owner}'s, the user s6 runs as (a non-root container: no privilege boundary to keep, see SECURITY.md)",
                 scan.display(),
-                entries.iter().filter(|e| !e.ends_with(".s6-svscan")).count(),
+            ),
+        )
+    } else if offenders.is_empty() {
+        Check::ok(
+            "scandir.permissions",
+            "scan directory",
+            format!(
+                "{} and its {services} service(s) are root's; nothing s6 runs or writes as root is writable by {}",
+                scan.display(),
                 config.hermes_user
             ),
         )

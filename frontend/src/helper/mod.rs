@@ -134,7 +134,12 @@ impl Helper {
                     .arg(socket);
                 command
             }
-            None => Command::new(&self.path),
+            None => {
+                if self.choice().mode == ControlMode::Owner {
+                    transport::forgo_privilege_gain();
+                }
+                Command::new(&self.path)
+            }
         };
         command
             .args(args)

@@ -1,7 +1,9 @@
 //! Which transport reaches the helper from this process (see
 //! [`ControlMode`]), and what `s6-sudo` says when the socket fails.
 //!
-//! The order: root runs the helper itself; `HERMES_S6_NO_SETUID` asks for
+//! The order: root runs the helper itself; where s6 runs as this very user
+//! (a non-root container), this process runs it with its own rights;
+//! `HERMES_S6_NO_SETUID` asks for
 //! the socket alone; setuid where it works (the helper a setuid root file,
 //! no `no_new_privs` on this process, no `nosuid` on the helper's mount);
 //! else the socket where `hermes-s6-helperd` serves it; else nothing, with
@@ -38,6 +40,14 @@ pub fn choose(config: &Config) -> Choice {
         return Choice {
             mode: ControlMode::Root,
             why: "this process is root: it runs the helper itself".to_owned(),
+        };
+    }
+    if let Some(uid) = supervised_by_this_user(config) {
+        return Choice {
+            mode: ControlMode::Owner,
+            why: format!(
+                "s6 runs as uid {uid}, this process's own (a non-root container): it runs the helper with its own rights, without privilege"
+            ),
         };
     }
     let socket = socket_present(&config.helper_socket);
@@ -83,6 +93,25 @@ pub fn choose(config: &Config) -> Choice {
             ),
         },
     }
+}
+
+/// This process's uid, when it is not root and owns the scan directory:
+/// s6-svscan runs as this user (s6 creates nothing there as another).
+fn supervised_by_this_user(config: &Config) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let euid = nix::unistd::geteuid();
+    let owner = std::fs::symlink_metadata(&config.scan_dir).ok()?.uid();
+    (!euid.is_root() && owner == euid.as_raw()).then_some(owner)
+}
+
+/// Sets `no_new_privs` on this process, before it runs the helper with its
+/// own rights ([`ControlMode::Owner`]): where the kernel would honor the
+/// helper's setuid bit, the helper would run as root and rightly refuse a
+/// supervision tree that is not root's. This process, in a container whose
+/// s6 runs as its own user, has no privilege to gain anyway. Best effort:
+/// a kernel without it leaves the helper to refuse.
+pub(crate) fn forgo_privilege_gain() {
+    let _ = nix::sys::prctl::set_no_new_privs();
 }
 
 /// Whether executing the helper would make it root: a root-owned setuid
