@@ -19,6 +19,10 @@
 #   NO_NEW_PRIVS   1: s6-svscan (so every service) runs with no_new_privs
 #   BOUNDING_SET   setpriv --bounding-set= list for s6-svscan (so every
 #                  service); empty: every capability
+#   NON_ROOT       1: `docker run --user HERMES_UID`: /run is hermes's, and
+#                  s6-svscan (so every service) runs as HERMES_UID:HERMES_GID
+#                  with hermes's groups from /etc/group
+#   HERMES_UID HERMES_GID            the hermes user's ids
 #   CONTAINER_PATH PATH of s6-svscan (and so of every service)
 #   $EMU_DIR/stage/init-env/  the rest of s6-svscan's environment, one file
 #                  per variable (empty unless S6_KEEP_ENV=1)
@@ -98,14 +102,26 @@ pivot_root . .old-root
 cd /
 umount -l /.old-root
 rmdir /.old-root
+if [ "$NON_ROOT" = 1 ]; then
+    # s6-overlay for a non-root user: /run must be that user's, and what
+    # its stage 0 puts there (the scan dir, .s6-svscan, s6-rc's live
+    # directory, the container environment) is made by that user. (The
+    # mounts above left libmount's /run/mount there too.)
+    chown -hR "$HERMES_UID:$HERMES_GID" /run
+fi
 
 # Stage 2 of s6-overlay starts here: s6-svscan comes up first, then the
 # cont-init scripts run (driven from the Rust side: Container::stage2).
 set +x
 exec 2>&3 3>&-
 # s6-overlay's PID 1: s6-svscan -d4 -- /run/service (plus -c when asked for).
+# As hermes in a non-root container, as docker run --user sets it up: the
+# user's uid, its primary group and its groups from /etc/group.
 privs=
-if [ "$NO_NEW_PRIVS" = 1 ]; then privs=--no-new-privs; fi
+if [ "$NON_ROOT" = 1 ]; then
+    privs="--reuid=$HERMES_UID --regid=$HERMES_GID --init-groups"
+fi
+if [ "$NO_NEW_PRIVS" = 1 ]; then privs="$privs --no-new-privs"; fi
 if [ -n "$BOUNDING_SET" ]; then privs="$privs --bounding-set=$BOUNDING_SET"; fi
 if [ -n "$privs" ]; then
     # shellcheck disable=SC2086 # $privs and $cap are words on purpose

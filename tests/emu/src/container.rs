@@ -15,6 +15,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::exec::{Exec, Output};
+use crate::nonroot;
 use crate::paths::Paths;
 use crate::procfs::{self, PidNamespace};
 use crate::rootfs;
@@ -130,8 +131,9 @@ pub struct Options {
     /// the container's root (cont-init scripts in `/etc/cont-init.d`,
     /// s6-rc definitions in `/etc/s6-overlay/s6-rc.d`, programs in
     /// `/usr/local/libexec`), then every `/etc/cont-init.d` script runs as
-    /// root, in byte order, from `/`, as s6-overlay runs them (each loads
-    /// the container environment through its `with-contenv` shebang). Each
+    /// root (hermes with [`Options::non_root`]), in byte order, from `/`,
+    /// as s6-overlay runs them (each loads the container environment
+    /// through its `with-contenv` shebang). Each
     /// run is recorded ([`Container::boot_log`]); the first one that fails
     /// fails the boot, with its output, as `S6_BEHAVIOUR_IF_STAGE2_FAILS=2`
     /// does. Then the image's own longruns of the `user` bundle start
@@ -168,6 +170,20 @@ pub struct Options {
     /// the volume are in such a Pod. Set `S6_READ_ONLY_ROOT=1` in
     /// [`Options::container_env`] too, as such images do.
     pub read_only_root: bool,
+    /// A non-root container (default false), as `docker run --user <hermes
+    /// uid>` (Kubernetes `runAsUser`) starts the image with s6-overlay:
+    /// PID 1, `s6-svscan`, runs as hermes ([`Options::hermes_uid`] and
+    /// [`Options::hermes_gid`], groups from `/etc/group`), so every
+    /// s6-supervise and every service does, and `/run` (its tmpfs and all
+    /// s6-overlay puts there: the scan dir with `.s6-svscan`, the s6-rc
+    /// service directories and links, `/run/s6/container_environment`) is
+    /// hermes's, as s6-overlay requires of a non-root user. The helper is
+    /// installed as the image ships it (setuid, `root:hermes`). With
+    /// [`Options::cont_init`] the cont-init scripts run as hermes, and the
+    /// image's longruns are hermes's and supervised by hermes's s6. Commands
+    /// can still run as root ([`User::Root`], as `docker exec -u 0`); the
+    /// emulation's own s6 control runs as [`Container::init_user`].
+    pub non_root: bool,
 }
 
 impl Default for Options {
@@ -185,6 +201,7 @@ impl Default for Options {
             no_setuid: false,
             bounding_set: None,
             read_only_root: false,
+            non_root: false,
         }
     }
 }
@@ -418,6 +435,9 @@ impl Container {
                 format!("{:o}", self.opts.installed_helper_mode()),
             )
             .env("NO_NEW_PRIVS", if self.opts.no_setuid { "1" } else { "0" })
+            .env("NON_ROOT", if self.opts.non_root { "1" } else { "0" })
+            .env("HERMES_UID", self.opts.hermes_uid.to_string())
+            .env("HERMES_GID", self.opts.hermes_gid.to_string())
             .env(
                 "BOUNDING_SET",
                 self.opts.bounding_set.as_deref().unwrap_or_default(),
@@ -493,7 +513,8 @@ impl Container {
 
     /// s6-overlay's stage 2, which follows s6-svscan's start on every boot
     /// (restarts included): with [`Options::cont_init`], the image's files
-    /// are installed and its `/etc/cont-init.d/*` scripts run here, as root,
+    /// are installed and its `/etc/cont-init.d/*` scripts run here, as
+    /// [`Container::init_user`] (root, or hermes in a non-root container),
     /// in byte order, with s6-svscan already up; the first failure stops
     /// the boot as `S6_BEHAVIOUR_IF_STAGE2_FAILS=2` would.
     fn stage2(&mut self) {
@@ -517,7 +538,7 @@ impl Container {
         });
         for script in scripts {
             let started = Instant::now();
-            let mut exec = self.exec(User::Root, &[script.as_str()]).cwd("/");
+            let mut exec = self.exec(self.init_user(), &[script.as_str()]).cwd("/");
             if self.opts.keep_env {
                 // S6_KEEP_ENV=1: they inherit the container's environment.
                 for (key, value) in self.opts.init_environment() {
@@ -611,20 +632,27 @@ impl Container {
             let _ = fs::remove_file(&link);
             std::os::unix::fs::symlink(&servicedir, &link)
                 .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot link {name}: {e}"));
-            self.run_as(User::Root, &["s6-svscanctl", "-a", SCAN_DIR], &[], None)
-                .assert_success();
+            self.give_to_init_user(&servicedir);
+            self.give_to_init_user(&format!("{SCAN_DIR}/{name}"));
+            self.run_as(
+                self.init_user(),
+                &["s6-svscanctl", "-a", SCAN_DIR],
+                &[],
+                None,
+            )
+            .assert_success();
             let dir = format!("{SCAN_DIR}/{name}");
             self.wait_for(
                 Duration::from_secs(10),
                 &format!("s6-supervise on {dir}"),
                 || {
-                    self.run_as(User::Root, &["s6-svok", &dir], &[], None)
+                    self.run_as(self.init_user(), &["s6-svok", &dir], &[], None)
                         .success()
                 },
             );
             let wait = if notifies { "-U" } else { "-u" };
             let out = self.run_as(
-                User::Root,
+                self.init_user(),
                 &["s6-svwait", wait, "-t", "10000", &dir],
                 &[],
                 None,
@@ -798,9 +826,10 @@ impl Container {
         }
     }
 
-    /// Creates a root-owned service `/run/service/<name>` with `run` (and
-    /// `finish` if given) scripts, has s6-svscan pick it up, and waits until
-    /// its s6-supervise is running.
+    /// Creates a root-owned service `/run/service/<name>` (hermes's with
+    /// [`Options::non_root`]) with `run` (and `finish` if given) scripts,
+    /// has s6-svscan pick it up, and waits until its s6-supervise is
+    /// running.
     ///
     /// For one of s6-overlay's s6-rc services ([`crate::S6RC_SERVICES`]:
     /// `main-hermes`, `dashboard`), which every container has, down, this
@@ -816,7 +845,8 @@ impl Container {
                 self.write_file(&format!("{servicedir}/finish"), finish, 0o755);
             }
             let _ = fs::remove_file(self.host_path(&format!("{servicedir}/down")));
-            self.run_as(User::Root, &["s6-svc", "-u", &dir], &[], None)
+            self.give_to_init_user(&servicedir);
+            self.run_as(self.init_user(), &["s6-svc", "-u", &dir], &[], None)
                 .assert_success();
             return;
         }
@@ -829,18 +859,50 @@ impl Container {
         if let Some(finish) = finish {
             self.write_file(&format!("{staging}/finish"), finish, 0o755);
         }
+        self.give_to_init_user(&staging);
         fs::rename(&host_staging, self.host_path(&dir))
             .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot publish {dir}: {e}"));
-        self.run_as(User::Root, &["s6-svscanctl", "-a", SCAN_DIR], &[], None)
-            .assert_success();
+        self.run_as(
+            self.init_user(),
+            &["s6-svscanctl", "-a", SCAN_DIR],
+            &[],
+            None,
+        )
+        .assert_success();
         self.wait_for(
             Duration::from_secs(10),
             &format!("s6-supervise on {dir}"),
             || {
-                self.run_as(User::Root, &["s6-svok", &dir], &[], None)
+                self.run_as(self.init_user(), &["s6-svok", &dir], &[], None)
                     .success()
             },
         );
+    }
+
+    /// Who PID 1 runs as, and so s6-svscan, every s6-supervise, every
+    /// service and (with [`Options::cont_init`]) the cont-init scripts:
+    /// [`User::Hermes`] in a non-root container ([`Options::non_root`]),
+    /// else [`User::Root`]. The emulation's own `s6-svscanctl`, `s6-svc`,
+    /// `s6-svok` and `s6-svwait` run as this user too.
+    pub fn init_user(&self) -> User {
+        if self.opts.non_root {
+            User::Hermes
+        } else {
+            User::Root
+        }
+    }
+
+    /// In a non-root container, gives what the emulation made under
+    /// `path_in_container` (root's so far) to hermes, as s6-overlay and
+    /// s6-rc, running as hermes there, would have made it.
+    fn give_to_init_user(&self, path_in_container: &str) {
+        if !self.opts.non_root {
+            return;
+        }
+        let (uid, gid) = (self.opts.hermes_uid, self.opts.hermes_gid);
+        nonroot::give_tree(&self.host_path(path_in_container), uid, gid).unwrap_or_else(|e| {
+            panic!("hermes-s6-emu: cannot give {path_in_container} to uid {uid}: {e}")
+        });
     }
 
     /// The host directory bind-mounted at `/opt/data`, owned by hermes.

@@ -45,6 +45,13 @@
 //!   (`allowPrivilegeEscalation: false`): `no_new_privs` on s6-svscan and on
 //!   every command run in the container, and the helper without its setuid
 //!   bit.
+//! - [`Options::non_root`] emulates `docker run --user <hermes uid>`:
+//!   s6-svscan runs as hermes and `/run` is hermes's. s6-overlay's own
+//!   non-root start (its setuid `s6-overlay-suexec` running `preinit` as
+//!   root to make `/run` usable, then stage 0 and s6-linux-init as the
+//!   user) is not run: the boot script re-owns `/run` and drops to hermes
+//!   right before it execs s6-svscan, which is meant to leave the same
+//!   ownership.
 //! - The root filesystem is a tmpfs rebuilt on every boot, so changes
 //!   outside `/opt/data` (to `/etc`, say) do not survive
 //!   [`Container::restart`], whereas `docker restart` keeps the container's
@@ -102,6 +109,7 @@
 
 mod container;
 mod exec;
+mod nonroot;
 mod paths;
 pub mod procfs;
 mod rootfs;

@@ -576,6 +576,83 @@ fn restart_keeps_the_volume_and_nothing_else() {
     );
 }
 
+/// `docker run --user <hermes uid>`: s6-svscan is PID 1 as hermes, with
+/// hermes's groups; `/run` and all in it are hermes's; services run as
+/// hermes and hermes controls them; root can still exec in; all of it
+/// again after a restart.
+#[test]
+fn a_non_root_container_runs_s6_as_hermes_and_gives_it_run() {
+    if skip_unless_root("a_non_root_container_runs_s6_as_hermes_and_gives_it_run") {
+        return;
+    }
+    let mut c = Container::boot_with(Options {
+        non_root: true,
+        ..Options::default()
+    });
+    assert_eq!(c.init_user(), User::Hermes);
+    let (uid, gid) = (c.uid(User::Hermes), c.gid(User::Hermes));
+    for boot in 1..=2 {
+        let status = fs::read_to_string(format!("/proc/{}/status", c.init_pid())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(
+            field("Uid:"),
+            format!("{uid} {uid} {uid} {uid}"),
+            "boot {boot}"
+        );
+        assert_eq!(
+            field("Gid:"),
+            format!("{gid} {gid} {gid} {gid}"),
+            "boot {boot}"
+        );
+        assert_eq!(field("Groups:"), gid.to_string(), "boot {boot}");
+        assert_eq!(field("CapEff:"), "0000000000000000", "boot {boot}");
+        let cmdline = fs::read(c.host_path("/proc/1/cmdline")).unwrap();
+        assert_eq!(cmdline, b"/usr/bin/s6-svscan\0-d4\0--\0/run/service\0");
+        // Everything under /run is hermes's, links, FIFOs and the
+        // container environment included.
+        let out = c.sh(
+            User::Root,
+            &format!("find /run ! -user {uid} -o ! -group {gid}"),
+        );
+        assert_eq!(out.assert_success().stdout, "", "boot {boot}");
+        for path in ["/run", "/run/service", "/run/s6/container_environment/PATH"] {
+            assert_eq!(
+                fs::metadata(c.host_path(path)).unwrap().uid(),
+                uid,
+                "{path}"
+            );
+        }
+
+        // A service runs as hermes, and hermes, its supervisor's owner,
+        // controls it; so do the emulation's own helpers.
+        c.add_service("x", SLEEPER, None);
+        c.wait_for(Duration::from_secs(5), "service x up", || {
+            svstat(&c, "/run/service/x", "up") == "true"
+        });
+        let pid = svstat(&c, "/run/service/x", "pid");
+        let out = c.sh(User::Root, &format!("stat -c %u /proc/{pid}"));
+        assert_eq!(out.assert_success().stdout, format!("{uid}\n"));
+        c.run_as(User::Hermes, &["s6-svc", "-d", "/run/service/x"], &[], None)
+            .assert_success();
+        c.wait_for(Duration::from_secs(5), "service x down", || {
+            svstat(&c, "/run/service/x", "up") == "false"
+        });
+        let out = c.sh(User::Root, "id -u; stat -c %U /run/service/x/supervise");
+        assert_eq!(out.assert_success().stdout, "0\nhermes\n");
+        if boot == 1 {
+            c.restart();
+        }
+    }
+}
+
 #[test]
 fn teardown_leaves_nothing_behind() {
     if skip_unless_root("teardown_leaves_nothing_behind") {
