@@ -55,14 +55,29 @@ pub fn needed_by(op: HelperOp) -> &'static [Capability] {
 }
 
 /// s6-svscan's effective capabilities, when PID 1 (under `proc_dir`) is
-/// s6-svscan and says; `None` otherwise (then nothing is known).
+/// s6-svscan running as root and says; `None` otherwise (then nothing is
+/// known). In a non-root container (`docker run --user`) s6 runs as the
+/// gateways' own user: it starts and signals them without any capability,
+/// and its empty effective set says nothing about the container's.
 pub fn svscan_effective(proc_dir: &Path) -> Option<u64> {
     let pid1 = proc_dir.join("1");
     let comm = std::fs::read_to_string(pid1.join("comm")).ok()?;
     if comm.trim_end() != "s6-svscan" {
         return None;
     }
-    parse_cap_eff(&std::fs::read_to_string(pid1.join("status")).ok()?)
+    let status = std::fs::read_to_string(pid1.join("status")).ok()?;
+    if !runs_as_root(&status) {
+        return None;
+    }
+    parse_cap_eff(&status)
+}
+
+/// Whether the real and effective uids of a `/proc/<pid>/status` are 0.
+fn runs_as_root(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .is_some_and(|ids| ids.split_whitespace().take(2).all(|id| id == "0"))
 }
 
 fn parse_cap_eff(status: &str) -> Option<u64> {
@@ -91,7 +106,7 @@ mod tests {
         std::fs::create_dir(&pid1).unwrap();
         std::fs::write(
             pid1.join("status"),
-            "Name:\ts6-svscan\nCapPrm:\t00000000000000e0\nCapEff:\t00000000000000c0\n",
+            "Name:\ts6-svscan\nUid:\t0\t0\t0\t0\nCapPrm:\t00000000000000e0\nCapEff:\t00000000000000c0\n",
         )
         .unwrap();
         std::fs::write(pid1.join("comm"), "systemd\n").unwrap();
@@ -103,5 +118,12 @@ mod tests {
         assert_eq!(missing(eff, needed_by(HelperOp::Start)), vec![]);
         assert_eq!(missing(eff, needed_by(HelperOp::Stop)), vec![KILL]);
         assert_eq!(missing(0, needed_by(HelperOp::Rescan)), vec![]);
+        // s6-svscan as an unprivileged user (a non-root container).
+        std::fs::write(
+            pid1.join("status"),
+            "Name:\ts6-svscan\nUid:\t10000\t10000\t10000\t10000\nCapEff:\t0000000000000000\n",
+        )
+        .unwrap();
+        assert_eq!(svscan_effective(dir.path()), None);
     }
 }
