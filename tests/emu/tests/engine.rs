@@ -203,6 +203,29 @@ impl Ctr {
         });
     }
 
+    /// `podman restart`, then the boot again.
+    fn restart(&self) {
+        podman(&["restart", "-t", "20", &self.name]).expect_ok("podman restart");
+        self.wait_booted();
+    }
+
+    /// Process `pid` runs as hermes: every uid and gid of /proc/PID/status.
+    fn assert_runs_as_hermes(&self, pid: u32, what: &str) {
+        let ids = self
+            .sh("root", &format!("grep -E '^(Uid|Gid):' /proc/{pid}/status"))
+            .expect_ok(&format!("the ids of {what}"));
+        assert!(
+            ids.stdout.lines().count() == 2
+                && ids
+                    .stdout
+                    .split_whitespace()
+                    .filter(|f| !f.ends_with(':'))
+                    .all(|id| id == HERMES_ID),
+            "{what} runs as hermes (10000): {}",
+            ids.stdout
+        );
+    }
+
     fn exit_code(&self) -> i32 {
         let out = podman(&["inspect", "--format", "{{.State.ExitCode}}", &self.name]);
         out.stdout.trim().parse().expect("exit code")
@@ -364,14 +387,7 @@ fn default_options_gateway_lifecycle() {
     // Start: up, as hermes.
     c.hermes_s6("gateway start -p work");
     let pid = c.wait_gateway("work", true);
-    let uid = c
-        .sh("root", &format!("grep '^Uid:' /proc/{pid}/status"))
-        .expect_ok("gateway uid");
-    assert!(
-        uid.stdout.split_whitespace().skip(1).all(|u| u == "10000"),
-        "the gateway runs as hermes: {}",
-        uid.stdout
-    );
+    c.assert_runs_as_hermes(pid, "the gateway");
     let status = c.hermes_s6("gateway status -p work --json");
     let doc: Value = serde_json::from_str(&status.stdout).expect("status JSON");
     assert_eq!(doc["gateways"][0]["profile"], "work", "{doc}");
@@ -424,8 +440,7 @@ fn podman_restart_keeps_volume_and_intent() {
     c.sh("hermes", "echo kept >/opt/data/keep.txt")
         .expect_ok("write to the volume");
 
-    podman(&["restart", "-t", "20", &c.name]).expect_ok("podman restart");
-    c.wait_booted();
+    c.restart();
     c.wait_gateway("alpha", true);
     c.wait_gateway("default", true);
     c.wait("gateway-beta supervised", 20, || {
@@ -503,8 +518,7 @@ fn hermes_writable_path_gives_no_root() {
             printf '#!/bin/sh\\nid -u >>/opt/data/ran-%s\\n' \"$p\" >\"$p\"; chmod 755 \"$p\"; \
         done";
     c.sh("hermes", plant).expect_ok("plant");
-    podman(&["restart", "-t", "20", &c.name]).expect_ok("podman restart");
-    c.wait_booted();
+    c.restart();
     c.hermes_s6("gateway start");
     c.wait_gateway("default", true);
     c.hermes_s6("gateway stop");
@@ -597,13 +611,6 @@ fn the_smallest_capability_set_runs_every_command() {
     );
 }
 
-/// Deployments not supported yet: the case is here, and says so loudly.
-fn not_supported_yet(case: &str, options: &str, why: &str) {
-    if image(case).is_some() {
-        eprintln!("\n*** SKIPPED {case} ({options}): {why} ***\n");
-    }
-}
-
 #[test]
 fn read_only_root_with_run_on_tmpfs() {
     let Some(image) = image("read_only_root_with_run_on_tmpfs") else {
@@ -630,11 +637,124 @@ fn read_only_root_with_run_on_tmpfs() {
     );
 }
 
+/// hermes's uid and gid in the image.
+const HERMES_ID: &str = "10000";
+
+/// A non-root container (`--user UID`) with /run a tmpfs of that user's,
+/// as README's Deployments has it: s6-overlay started as a user needs /run
+/// to be that user's (its setuid preinit makes it so only where setuid
+/// works). podman's `U` gives the tmpfs to the container's user: podman 4.3
+/// refuses the kernel's own `uid=` and `gid=` tmpfs options.
+fn user_opts(uid: &str) -> [&str; 4] {
+    ["--user", uid, "--tmpfs", "/run:exec,mode=0755,U"]
+}
+
+/// Started as hermes (`--user 10000`, plus `extra`): s6-svscan and
+/// everything else run as hermes, `hermes-s6` runs the helper with its own
+/// rights (the owner transport), and a running gateway comes back after
+/// `podman restart`. Returns the container, restarted.
+fn runs_as_hermes(image: &str, case: &str, extra: &[&str]) -> Ctr {
+    let mut opts = user_opts(HERMES_ID).to_vec();
+    opts.extend_from_slice(extra);
+    let c = Ctr::start(image, case, &opts, &[]);
+    lifecycle_as_hermes(&c, "owner");
+    let pid1_is_hermes = |c: &Ctr| {
+        assert_eq!(
+            c.sh("root", "cat /proc/1/comm").stdout.trim(),
+            "s6-svscan",
+            "PID 1"
+        );
+        c.assert_runs_as_hermes(1, "s6-svscan (PID 1)");
+    };
+    pid1_is_hermes(&c);
+    let boot = c.logs();
+    assert!(
+        boot.contains("started as hermes (--user)") && boot.contains("owner transport"),
+        "{boot}"
+    );
+
+    // A gateway, registered by reconcile and started as hermes.
+    c.create_profile("work");
+    c.hermes_s6("reconcile");
+    c.hermes_s6("gateway start -p work");
+    let pid = c.wait_gateway("work", true);
+    c.assert_runs_as_hermes(pid, "the gateway");
+    let slot = c
+        .sh("root", "stat -c '%u:%g %a' /run/service/gateway-work")
+        .expect_ok("stat slot");
+    assert_eq!(
+        slot.stdout.trim(),
+        "10000:10000 755",
+        "the slot is hermes's"
+    );
+    let run = c
+        .sh("root", "cat /run/service/gateway-work/run")
+        .expect_ok("the slot's run");
+    assert!(
+        !run.stdout.contains("s6-setuidgid"),
+        "no drop in a slot of a non-root container:\n{}",
+        run.stdout
+    );
+    let doctor = c.sh("hermes", "hermes-s6 doctor --json");
+    let doctor: Value = serde_json::from_str(&doctor.stdout)
+        .unwrap_or_else(|e| panic!("doctor JSON: {e}\n{}{}", doctor.stdout, doctor.stderr));
+    assert_eq!(doctor["control_mode"], "owner", "{doctor}");
+    let failing: Vec<&Value> = doctor["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|k| k["verdict"] == "fail")
+        .collect();
+    assert!(failing.is_empty(), "doctor fails: {failing:#?}");
+    assert_eq!(doctor["summary"]["fail"], 0, "{doctor}");
+
+    // The running gateway comes back after a restart, on a fresh /run.
+    c.wait_recorded_running("work");
+    c.restart();
+    pid1_is_hermes(&c);
+    let pid = c.wait_gateway("work", true);
+    c.assert_runs_as_hermes(pid, "the gateway after the restart");
+    c
+}
+
 #[test]
 fn user_10000() {
-    not_supported_yet(
-        "user_10000",
-        "--user 10000",
-        "non-root containers (s6 itself running as hermes) are not supported yet: the image refuses --user",
+    let Some(image) = image("user_10000") else {
+        return;
+    };
+    runs_as_hermes(image, "user", &[]);
+}
+
+#[test]
+fn user_10000_with_no_new_privileges() {
+    let Some(image) = image("user_10000_with_no_new_privileges") else {
+        return;
+    };
+    // README recommends it for non-root containers: the owner transport
+    // needs no privilege, so nothing changes.
+    let c = runs_as_hermes(image, "user-nnp", &["--security-opt", "no-new-privileges"]);
+    let nnp = c.sh("root", "grep '^NoNewPrivs:' /proc/1/status");
+    assert_eq!(
+        nnp.stdout.split_whitespace().nth(1),
+        Some("1"),
+        "{}",
+        nnp.stdout
+    );
+}
+
+#[test]
+fn another_user_is_refused() {
+    let Some(image) = image("another_user_is_refused") else {
+        return;
+    };
+    // Even with a /run of its own, a uid that is neither root nor hermes
+    // stops the boot at 01-hermes-s6-setup.
+    let c = Ctr::start(image, "user-other", &user_opts("12345"), &[]);
+    c.wait_exited(60);
+    let logs = c.logs();
+    assert_ne!(c.exit_code(), 0, "{logs}");
+    assert!(
+        logs.contains("01-hermes-s6-setup: error: this container was started as uid 12345"),
+        "{logs}"
     );
 }
