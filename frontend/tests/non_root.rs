@@ -9,7 +9,9 @@
 //! the reconcile across a restart, `info` and `doctor`, the audit trail
 //! (`via=owner`), and the refusals, each checked from root against s6 and
 //! the files themselves. Runs on every s6 version the suite runs
-//! (`HERMES_EMU_S6=2.11|2.13|2.15`).
+//! (`HERMES_EMU_S6=2.11|2.13|2.15`). Also as the Pod of
+//! `docker/kubernetes-pod-restricted.yaml` runs: no_new_privs, no
+//! capability at all, a read-only root.
 
 mod common;
 
@@ -305,6 +307,14 @@ fn info_says_owner_registration_works_and_doctor_finds_nothing_wrong() {
     );
     // The checks of the helper and of the scan directory were made, and
     // passed (the non-root wording: nothing demanded of root).
+    let socket = checks.iter().find(|c| c["id"] == "helper.socket").unwrap();
+    assert!(
+        socket["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a non-root container"),
+        "{socket}"
+    );
     for id in [
         "control_mode",
         "helper.installed",
@@ -475,4 +485,90 @@ fn a_bad_profile_name_is_refused_65_and_changes_nothing() {
             "{records:#?}"
         );
     }
+}
+
+/// The Pod of `docker/kubernetes-pod-restricted.yaml` (Kubernetes'
+/// `restricted` profile): started as hermes, privilege escalation off
+/// (no_new_privs on every process, the helper without its setuid bit), no
+/// capability at all in the bounding set, a read-only root with
+/// `S6_READ_ONLY_ROOT=1`. Every feature works, the reconcile across a
+/// restart included, and no boot step complains.
+#[test]
+fn the_restricted_pod_runs_every_feature_with_no_capability_no_setuid_and_a_read_only_root() {
+    let Some(mut c) = boot_with(
+        "the_restricted_pod_runs_every_feature_with_no_capability_no_setuid_and_a_read_only_root",
+        Options {
+            non_root: true,
+            cont_init: true,
+            no_setuid: true,
+            bounding_set: Some("-all".into()),
+            read_only_root: true,
+            container_env: vec![("S6_READ_ONLY_ROOT".into(), "1".into())],
+            ..Options::default()
+        },
+    ) else {
+        return;
+    };
+    assert_s6_runs_as_hermes(&c);
+    assert_eq!(proc_status(&c, 1, "NoNewPrivs:"), "1");
+    assert_eq!(proc_status(&c, 1, "CapBnd:"), "0000000000000000");
+    let out = c.sh(User::Hermes, ": > /etc/hermes-probe");
+    assert!(
+        !out.success() && out.stderr.contains("Read-only file system"),
+        "{out:?}"
+    );
+    assert_eq!(json(&ok(&c, &["info", "--json"]))["control_mode"], "owner");
+
+    profiles(&c, &["work", "idle"]);
+    hs6_as(
+        &c,
+        User::Hermes,
+        &["profile", "register", "work"],
+        &[],
+        Some(br#"{"WORK_TOKEN": "t0k3n"}"#),
+    )
+    .assert_success();
+    ok(&c, &["profile", "register", "idle"]);
+    let pid = wait_gateway_running(&c, "work");
+    wait_gateway_running(&c, "idle");
+    assert_slot_is_hermes(&c, "work");
+    ok(&c, &["gateway", "restart", "-p", "work"]);
+    c.wait_for(WAIT, "work restarted", || {
+        let s = svstat(&c, "gateway-work");
+        s.up && s.pid > 0 && s.pid != pid
+    });
+    wait_gateway_running(&c, "work");
+    ok(&c, &["gateway", "stop", "-p", "idle"]);
+    wait_down(&c, "gateway-idle");
+    wait_gateway_state(&c, "idle", "stopped");
+
+    c.restart();
+
+    wait_gateway_running(&c, "work");
+    let idle = svstat(&c, "gateway-idle");
+    assert!(idle.supervised && !idle.up && !idle.wanted_up, "{idle:?}");
+    assert_eq!(status_of(&c, "work")["state"], "up");
+    ok(&c, &["profile", "unregister", "idle"]);
+    assert!(!c.host_path("/run/service/gateway-idle").exists());
+    let out = hs6(&c, &["doctor", "--json"]);
+    let report = json(&out);
+    let not_ok: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        // idle's profile is still there, without its slot: doctor says so.
+        .filter(|check| check["verdict"] != "ok" && check["id"] != "profile.no_slot")
+        .collect();
+    assert!(not_ok.is_empty() && out.success(), "{not_ok:#?}\n{out:?}");
+    for step in c.boot_log() {
+        assert!(
+            step.success() && !step.stderr.contains("error"),
+            "a boot step failed or complained: {step:?}"
+        );
+    }
+    let records: Vec<String> = helper_calls(&c)
+        .into_iter()
+        .filter(|r| !r.contains(" op=--version "))
+        .collect();
+    assert_all_via_owner(&c, &records);
 }

@@ -55,6 +55,11 @@ pub(super) fn socket_check(config: &Config, mode: ControlMode) -> Check {
                 user = config.hermes_user
             ),
         ),
+        (Err(_), ControlMode::Owner) => Check::ok(
+            ID,
+            NAME,
+            "not used here: s6 runs as this user (a non-root container), and hermes-s6-helperd serves nothing",
+        ),
         (Err(why), _) => Check::ok(ID, NAME, format!("not used here ({why})")),
     }
 }

@@ -194,9 +194,12 @@ fn parse_svstat(line: &str) -> Svstat {
     }
 }
 
+/// s6's view of `slot`, read by the user s6 runs as (root, or hermes in
+/// a non-root container, where root may lack the capability to look into
+/// hermes's `supervise/`).
 pub fn svstat(c: &Container, slot: &str) -> Svstat {
     let out = c.run_as(
-        User::Root,
+        c.init_user(),
         &[
             "s6-svstat",
             "-o",
@@ -219,7 +222,7 @@ pub fn svstat_all(c: &Container) -> BTreeMap<String, Svstat> {
         "cd /run/service && for d in gateway-*; do [ -d \"$d\" ] || continue; \
          printf '%s %s\\n' \"$d\" \"$(s6-svstat -o {SVSTAT_FIELDS} \"$d\" 2>/dev/null)\"; done"
     );
-    sh_ok(c, User::Root, &script)
+    sh_ok(c, c.init_user(), &script)
         .lines()
         .map(|line| {
             let (slot, rest) = line.split_once(' ').unwrap_or((line, ""));
