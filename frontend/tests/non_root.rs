@@ -572,3 +572,45 @@ fn the_restricted_pod_runs_every_feature_with_no_capability_no_setuid_and_a_read
         .collect();
     assert_all_via_owner(&c, &records);
 }
+
+/// The image's dashboard service (HERMES_DASHBOARD=1) starts the
+/// dashboard as hermes in a non-root container too, where there is nothing
+/// to drop to (s6-setuidgid would fail there).
+#[test]
+fn the_dashboard_runs_as_hermes_where_s6_does() {
+    let Some(c) = boot_with(
+        "the_dashboard_runs_as_hermes_where_s6_does",
+        Options {
+            non_root: true,
+            cont_init: true,
+            container_env: vec![("HERMES_DASHBOARD".into(), "1".into())],
+            ..Options::default()
+        },
+    ) else {
+        return;
+    };
+    let asset = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/rootfs/etc/s6-overlay/s6-rc.d/dashboard/{name}",
+            hermes_s6_emu::DOCKER_DIR
+        ))
+        .unwrap()
+    };
+    c.add_service("dashboard", &asset("run"), Some(&asset("finish")));
+    let s = wait_up(&c, "dashboard");
+    // Up for good, not a run that exits and is restarted.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let again = svstat(&c, "dashboard");
+    assert!(again.up && again.pid == s.pid, "{s:?} then {again:?}");
+    let uid = c.uid(User::Hermes);
+    assert_eq!(
+        proc_status(&c, s.pid, "Uid:"),
+        format!("{uid} {uid} {uid} {uid}")
+    );
+    let args = sh_ok(
+        &c,
+        User::Root,
+        &format!("tr '\\0' ' ' </proc/{}/cmdline", s.pid),
+    );
+    assert!(args.contains("dashboard"), "{args}");
+}
