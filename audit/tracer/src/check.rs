@@ -144,6 +144,15 @@ pub fn check(
         }
     }
     r.output = crate::output::check(op, &trace.calls, boundary, &mut r.failures);
+    let via = crate::via(op);
+    for (line, record) in &r.output.records {
+        if !record.contains(&format!(" via={via} ")) {
+            r.failures.push(format!(
+                "line {line}: the audit record is \"{record}\", not via={via}: the call did not take the path '{op}' traces"
+            ));
+        }
+    }
+    check_drop(op, &trace.calls, &r.output, &mut r.failures);
     for (name, count) in &r.syscalls {
         if !allow.syscall_allowed(name, op) {
             let line = trace
@@ -157,6 +166,74 @@ pub fn check(
         }
     }
     r
+}
+
+/// The drop (I6): whatever ids the helper sets, it sets all three of each
+/// kind to one value, and the one the operation calls for. Root-started
+/// operations become root in every uid and gid (so the caller can no
+/// longer signal the helper) with hermes as the only supplementary group;
+/// in owner mode ([`crate::OWNER`]) the helper has no privilege, so every
+/// uid and gid becomes the caller's own (hermes's) and the supplementary
+/// groups are left alone (setgroups would need CAP_SETGID; the allowlist
+/// has no setgroups for owner operations either). An operation that
+/// changes the scan dir has dropped before its first change.
+fn check_drop(
+    op: &str,
+    calls: &[Call],
+    output: &crate::output::Summary,
+    failures: &mut Vec<String>,
+) {
+    let main_pid = calls.first().and_then(|c| c.pid);
+    let owner = crate::OWNER.contains(&op);
+    let (uid, gid) = if owner {
+        (crate::HERMES_UID, crate::HERMES_GID)
+    } else {
+        (0, 0)
+    };
+    let three = |id: u32| vec![id.to_string(); 3];
+    let mut dropped_at = None;
+    for call in calls.iter().filter(|c| c.pid == main_pid) {
+        let (wanted, what) = match call.name.as_str() {
+            "setresuid" => (three(uid), format!("uid {uid}")),
+            "setresgid" => (three(gid), format!("gid {gid}")),
+            "setgroups" if owner => {
+                failures.push(format!(
+                    "line {}: setgroups in owner mode (the helper has no CAP_SETGID there; the caller's groups stay)",
+                    call.line
+                ));
+                continue;
+            }
+            "setgroups" => (
+                vec!["1".to_owned(), format!("[{}]", crate::HERMES_GID)],
+                format!("hermes ({}) as the only group", crate::HERMES_GID),
+            ),
+            _ => continue,
+        };
+        if call.args != wanted {
+            failures.push(format!(
+                "line {}: {}({}): the drop must set {what} ({})",
+                call.line,
+                call.name,
+                call.args.join(", "),
+                if owner {
+                    "owner mode: the caller's own ids"
+                } else {
+                    "root in all three ids"
+                }
+            ));
+        }
+        if call.name == "setresuid" && dropped_at.is_none() {
+            dropped_at = Some(call.line);
+        }
+    }
+    if let Some((change, name)) = &output.first_change
+        && dropped_at.is_none_or(|line| line > *change)
+    {
+        failures.push(format!(
+            "line {change}: changes {} ({name}) before dropping privileges (setresuid)",
+            crate::output::SCAN_DIR
+        ));
+    }
 }
 
 /// Entries no traced operation needed: candidates for removal (reported,
@@ -209,6 +286,9 @@ exit_group * exit
 write * output
 socket * syslog
 sendto * syslog
+setresgid * drop
+setresuid * drop
+setgroups * drop
 path chdir / * cwd
 path openat /etc/group * group database
 path sendto /dev/log * syslog
@@ -233,7 +313,7 @@ loader /proc/self/exe static libc
 1 openat(3, "gateway-a", O_RDONLY|O_NOFOLLOW) = 4
 1 write(1, "hermes-s6-helper 0.1.0\n", 23) = 23
 1 socket(AF_UNIX, SOCK_DGRAM|SOCK_CLOEXEC, 0) = 5
-1 sendto(5, "<86>hermes-s6-helper[1]: caller_uid=0 op=--version profiles=- result=ok", 71, MSG_NOSIGNAL, {sa_family=AF_UNIX, sun_path="/dev/log"}, 11) = 71
+1 sendto(5, "<86>hermes-s6-helper[1]: caller_uid=0 via=setuid op=--version profiles=- result=ok", 82, MSG_NOSIGNAL, {sa_family=AF_UNIX, sun_path="/dev/log"}, 11) = 71
 1 exit_group(0) = ?
 "#;
 
@@ -280,6 +360,98 @@ loader /proc/self/exe static libc
             r.failures.iter().any(|f| f.contains("executes a program")),
             "{:?}",
             r.failures
+        );
+    }
+
+    #[test]
+    fn the_record_names_the_path_taken() {
+        let r = run(&GOOD.replace("via=setuid", "via=owner"));
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.contains("not via=setuid: the call did not take the path")),
+            "{:?}",
+            r.failures
+        );
+    }
+
+    const ROOT_DROP: &str =
+        "1 setresgid(0, 0, 0) = 0\n1 setgroups(1, [10000]) = 0\n1 setresuid(0, 0, 0) = 0\n";
+    const OWNER_DROP: &str =
+        "1 setresgid(10000, 10000, 10000) = 0\n1 setresuid(10000, 10000, 10000) = 0\n";
+
+    /// GOOD with `drop` after chdir, run as `op` with its `via`.
+    fn dropping(op: &str, drop: &str) -> OpReport {
+        let allow = allow::parse(ALLOW).unwrap();
+        let trace = GOOD
+            .replace(
+                "1 chdir(\"/\") = 0\n",
+                &format!("1 chdir(\"/\") = 0\n{drop}"),
+            )
+            .replace("via=setuid", &format!("via={}", crate::via(op)));
+        check(op, &strace::parse(&trace), &allow, HELPER, 0, Some(0))
+    }
+
+    #[test]
+    fn root_operations_drop_to_root_and_owner_operations_to_the_caller() {
+        assert!(dropping("version", ROOT_DROP).failures.is_empty());
+        assert!(dropping("owner-intruder", OWNER_DROP).failures.is_empty());
+        let r = dropping("version", OWNER_DROP);
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.contains("setresuid(10000, 10000, 10000): the drop must set uid 0")),
+            "{:?}",
+            r.failures
+        );
+        let r = dropping("owner-intruder", ROOT_DROP);
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.contains("setgroups in owner mode")),
+            "{:?}",
+            r.failures
+        );
+        assert!(
+            r.failures
+                .iter()
+                .any(|f| f.contains("setresuid(0, 0, 0): the drop must set uid 10000")),
+            "{:?}",
+            r.failures
+        );
+        let partial = ROOT_DROP.replace("setresuid(0, 0, 0)", "setresuid(10000, 0, 0)");
+        assert!(
+            dropping("version", &partial)
+                .failures
+                .iter()
+                .any(|f| f.contains("the drop must set uid 0")),
+        );
+        let groups = ROOT_DROP.replace("[10000]", "[10000, 27]");
+        assert!(
+            dropping("version", &groups)
+                .failures
+                .iter()
+                .any(|f| f.contains("hermes (10000) as the only group")),
+        );
+    }
+
+    #[test]
+    fn a_change_before_the_drop_fails() {
+        let mut failures = Vec::new();
+        let output = crate::output::Summary {
+            first_change: Some((3, "unlinkat".to_owned())),
+            ..Default::default()
+        };
+        let calls = strace::parse(&format!(
+            "1 execve(\"/h\", [\"h\"], 0x1) = 0\n1 poll([], 0, 0) = 0\n1 unlinkat(3, \"down\", 0) = 0\n{OWNER_DROP}"
+        ))
+        .calls;
+        check_drop("owner-stop", &calls, &output, &mut failures);
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.contains("line 3: changes /run/service (unlinkat) before dropping")),
+            "{failures:?}"
         );
     }
 

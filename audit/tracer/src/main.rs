@@ -229,7 +229,7 @@ fn print_syscall_report(allow: &allow::Allow, reports: &[check::OpReport], dir: 
     let mut ok = true;
     println!("  traces in {}", dir.display());
     println!(
-        "  {:<17} {:>4} {:>6} {:>9} {:>8}  start-up ends at",
+        "  {:<22} {:>4} {:>6} {:>9} {:>8}  start-up ends at",
         "operation", "exit", "calls", "syscalls", "program"
     );
     for r in reports {
@@ -238,7 +238,7 @@ fn print_syscall_report(allow: &allow::Allow, reports: &[check::OpReport], dir: 
             .as_ref()
             .map_or("none".to_owned(), |(m, line)| format!("{m} (line {line})"));
         println!(
-            "  {:<17} {:>4} {:>6} {:>9} {:>8}  {marker}",
+            "  {:<22} {:>4} {:>6} {:>9} {:>8}  {marker}",
             r.op,
             r.exit.map_or("?".to_owned(), |c| c.to_string()),
             r.calls,

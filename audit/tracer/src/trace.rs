@@ -3,8 +3,23 @@
 //!
 //! strace runs as root in the container and starts the helper with
 //! `-u hermes` (or `-u intruder`): the command runs with that user's uids
-//! and groups, and because the tracer is root the kernel still honors the
-//! setuid bit, so the helper runs exactly as when hermes calls it.
+//! and groups, and the helper gets the effective uid of its file's owner,
+//! root: strace sets it itself for a setuid program (`setreuid(hermes,
+//! root)` before the exec, its emulation of the setuid bit), and the
+//! kernel honors the bit anyway for a tracer with CAP_SYS_PTRACE. So the
+//! helper runs exactly as when hermes calls it.
+//!
+//! The owner mode's steps (`no_new_privs`) cannot go through `-u`: its
+//! emulation of the setuid bit ignores no_new_privs. There strace itself
+//! runs as the caller, with no_new_privs set (`setpriv --no-new-privs`, as
+//! hermes-s6 sets it with prctl before it runs the helper in a non-root
+//! container): the kernel ignores the setuid bit and the helper runs with
+//! its caller's own ids (`via=owner`).
+//!
+//! Two containers: the default one (s6-svscan and the scan dir root's) for
+//! the root-started operations, then a non-root one
+//! (`Options { non_root: true, .. }`: s6-svscan runs as hermes, /run is
+//! hermes's) for the owner mode's ([`crate::NON_ROOT_CONTAINER`]).
 
 use crate::OPS;
 use hermes_s6_emu::{Container, Options, Output, Paths, User};
@@ -39,6 +54,12 @@ struct Step {
     setup: &'static [&'static str],
     /// Variables set for the helper (through strace, which passes them on).
     env: &'static [(&'static str, &'static str)],
+    /// The owner transport's call: strace itself runs as the caller, with
+    /// no_new_privs set (`setpriv --no-new-privs`, inherited by the helper),
+    /// as hermes-s6 sets it on itself: the setuid bit is ignored. Unlike
+    /// `setup`, this is how the call is made, not a hostile state: when the
+    /// step is not traced it still runs (untraced) with no_new_privs.
+    no_new_privs: bool,
     expected_exit: i32,
 }
 
@@ -75,6 +96,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 0,
     },
     // The socket transport: root runs the helper for s6-sudod with the
@@ -87,6 +109,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[("IPCREMOTEEUID", "10000"), ("IPCREMOTEEGID", "10000")],
+        no_new_privs: false,
         expected_exit: 0,
     },
     Step {
@@ -96,6 +119,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 65,
     },
     Step {
@@ -105,6 +129,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: CLOSED_FDS,
         env: &[],
+        no_new_privs: false,
         expected_exit: 65,
     },
     Step {
@@ -114,6 +139,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: SOCKET_FDS,
         env: &[],
+        no_new_privs: false,
         expected_exit: 65,
     },
     Step {
@@ -123,6 +149,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 77,
     },
     Step {
@@ -132,6 +159,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 0,
     },
     Step {
@@ -141,6 +169,7 @@ const STEPS: &[Step] = &[
         payload: true,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 0,
     },
     Step {
@@ -150,6 +179,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 0,
     },
     Step {
@@ -159,6 +189,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 0,
     },
     Step {
@@ -168,6 +199,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 0,
     },
     Step {
@@ -177,6 +209,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: CPU_LIMIT,
         env: &[],
+        no_new_privs: false,
         expected_exit: 77,
     },
     Step {
@@ -186,6 +219,7 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 0,
     },
     Step {
@@ -195,18 +229,116 @@ const STEPS: &[Step] = &[
         payload: false,
         setup: &[],
         env: &[],
+        no_new_privs: false,
         expected_exit: 0,
     },
 ];
+
+/// The non-root container's steps ([`crate::NON_ROOT_CONTAINER`]): the
+/// owner transport's lifecycle of one slot, with two refusals in between
+/// while its gateway is up.
+const NON_ROOT_STEPS: &[Step] = &[
+    Step {
+        op: "owner-register-payload",
+        user: User::Hermes,
+        args: &["register", "ownera"],
+        payload: true,
+        setup: &[],
+        env: &[],
+        no_new_privs: true,
+        expected_exit: 0,
+    },
+    Step {
+        op: "owner-start",
+        user: User::Hermes,
+        args: &["start", "ownera"],
+        payload: false,
+        setup: &[],
+        env: &[],
+        no_new_privs: true,
+        expected_exit: 0,
+    },
+    // hermes without no_new_privs: the kernel honors the setuid bit, the
+    // helper is root, authorizes hermes (group hermes), drops to root and
+    // finds a scan dir that is hermes's, not root's: an unsafe state (78),
+    // before any change.
+    Step {
+        op: "owner-refused-setuid",
+        user: User::Hermes,
+        args: &["stop", "ownera"],
+        payload: false,
+        setup: &[],
+        env: &[],
+        no_new_privs: false,
+        expected_exit: 78,
+    },
+    // A member of group hermes who does not own the scan dir (the intruder,
+    // added to group hermes in this container: outside it, the helper's
+    // mode 4750 root:hermes keeps the kernel from executing it at all,
+    // which `before` checks), with no_new_privs: no privilege and not the
+    // owner, refused with 77.
+    Step {
+        op: "owner-intruder",
+        user: User::Intruder,
+        args: &["stop", "ownera"],
+        payload: false,
+        setup: &[],
+        env: &[],
+        no_new_privs: true,
+        expected_exit: 77,
+    },
+    Step {
+        op: "owner-stop",
+        user: User::Hermes,
+        args: &["stop", "ownera"],
+        payload: false,
+        setup: &[],
+        env: &[],
+        no_new_privs: true,
+        expected_exit: 0,
+    },
+    Step {
+        op: "owner-unregister",
+        user: User::Hermes,
+        args: &["unregister", "ownera"],
+        payload: false,
+        setup: &[],
+        env: &[],
+        no_new_privs: true,
+        expected_exit: 0,
+    },
+];
+
+/// Runs `argv` in the container as the step's caller, with the step's
+/// variables and stdin, and with no_new_privs when the step asks for it
+/// (`setpriv --no-new-privs`, as hermes-s6 sets it for the owner
+/// transport).
+fn call(c: &Container, step: &Step, argv: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut exec = c.exec(step.user, argv);
+    for (key, value) in step.env {
+        exec = exec.env(key, value);
+    }
+    if let Some(bytes) = stdin {
+        exec = exec.stdin_bytes(bytes);
+    }
+    if step.no_new_privs {
+        exec = exec.no_new_privs();
+    }
+    exec.output()
+}
 
 fn as_root(c: &Container, argv: &[&str]) -> Output {
     c.run_as(User::Root, argv, &[], None)
 }
 
+/// `s6-svstat` as the user s6 runs as (root, or hermes in the non-root
+/// container).
 fn svstat(c: &Container, slot: &str) -> Option<(bool, i64)> {
-    let out = as_root(
-        c,
+    let out = c.run_as(
+        c.init_user(),
         &["s6-svstat", "-o", "up,pid", &format!("/run/service/{slot}")],
+        &[],
+        None,
     );
     if !out.success() {
         return None;
@@ -237,8 +369,54 @@ fn before(c: &Container, op: &str) -> Result<(), String> {
         "restart" => wait(c, "gateway-audita up", || {
             svstat(c, "gateway-audita").is_some_and(|(up, pid)| up && pid > 0)
         }),
+        // No rescan since the register: start takes the other path, its
+        // intent on disk, then a rescan that starts the supervisor.
+        "owner-start" if svstat(c, "gateway-ownera").is_some() => {
+            Err("owner-start: gateway-ownera is supervised already".to_owned())
+        }
+        "owner-refused-setuid" | "owner-stop" => wait(c, "gateway-ownera up", || {
+            svstat(c, "gateway-ownera").is_some_and(|(up, pid)| up && pid > 0)
+        }),
+        "owner-intruder" => intruder_joins_group_hermes(c),
         _ => Ok(()),
     }
+}
+
+/// What happens to a user outside group hermes in the non-root container:
+/// the helper's mode (4750 root:hermes) keeps the kernel from executing it
+/// at all (EACCES, env's 126), so there is nothing of the helper's to
+/// trace. Checked, then the intruder joins group hermes (in this
+/// container's /etc/group, which the owner mode never reads) to be the
+/// member of group hermes who does not own the scan dir.
+fn intruder_joins_group_hermes(c: &Container) -> Result<(), String> {
+    let out = c
+        .exec(User::Intruder, &[HELPER, "stop", "ownera"])
+        .no_new_privs()
+        .output();
+    if out.code != Some(126) || !out.stderr.contains("Permission denied") {
+        return Err(format!(
+            "owner-intruder: outside group hermes, the intruder should not be able to execute the helper (126, Permission denied), got {:?}: {}",
+            out.code, out.stderr
+        ));
+    }
+    let join = as_root(
+        c,
+        &[
+            "sed",
+            "-i",
+            "s/^hermes:x:\\([0-9]*\\):$/hermes:x:\\1:intruder/",
+            "/etc/group",
+        ],
+    );
+    let groups = c.run_as(User::Intruder, &["id", "-G"], &[], None);
+    let hermes = c.gid(User::Hermes).to_string();
+    if !join.success() || !groups.stdout.split_whitespace().any(|g| g == hermes) {
+        return Err(format!(
+            "owner-intruder: cannot add the intruder to group hermes: {}{} (id -G: {})",
+            join.stderr, groups.stderr, groups.stdout
+        ));
+    }
+    Ok(())
 }
 
 /// What must hold after the step: a refusal left the state as it was.
@@ -247,6 +425,12 @@ fn after(c: &Container, op: &str) -> Result<(), String> {
         // Refused before anything changed: the gateway is still wanted up.
         "cpu-limit" if c.host_path("/run/service/gateway-audita/down").exists() => {
             Err("cpu-limit: the refused stop left gateway-audita down".to_owned())
+        }
+        "owner-refused-setuid" | "owner-intruder"
+            if c.host_path("/run/service/gateway-ownera/down").exists()
+                || !svstat(c, "gateway-ownera").is_some_and(|(up, _)| up) =>
+        {
+            Err(format!("{op}: the refused stop left gateway-ownera down"))
         }
         _ => Ok(()),
     }
@@ -283,29 +467,57 @@ pub fn run(
         frontend,
         standin,
     };
-    let c = Container::boot_with(Options {
-        syslog: true,
-        binaries: Some(paths),
-        ..Options::default()
-    });
+    let mut traced = Vec::new();
+    let containers = [
+        (false, STEPS, "audita auditb"),
+        (true, NON_ROOT_STEPS, "ownera"),
+    ];
+    for (non_root, steps, profiles) in containers {
+        let wanted = |op: &str| only.is_empty() || only.iter().any(|o| o == op);
+        if !steps.iter().any(|s| wanted(s.op)) {
+            continue;
+        }
+        let c = Container::boot_with(Options {
+            syslog: true,
+            binaries: Some(paths.clone()),
+            non_root,
+            ..Options::default()
+        });
+        run_steps(&c, steps, profiles, out, &wanted, &mut traced)?;
+    }
+    Ok(traced)
+}
+
+/// Runs `steps` in `c` (booted for them), tracing those `wanted`.
+fn run_steps(
+    c: &Container,
+    steps: &[Step],
+    profiles: &str,
+    out: &Path,
+    wanted: &dyn Fn(&str) -> bool,
+    traced: &mut Vec<Traced>,
+) -> Result<(), String> {
     let setup = c.sh(
         User::Hermes,
-        "mkdir -p /opt/data/profiles/audita /opt/data/profiles/auditb && \
-         touch /opt/data/profiles/audita/SOUL.md /opt/data/profiles/auditb/SOUL.md",
+        &format!(
+            "for p in {profiles}; do mkdir -p /opt/data/profiles/$p && touch /opt/data/profiles/$p/SOUL.md || exit; done"
+        ),
     );
     if !setup.success() {
         return Err(format!("cannot create the profiles: {}", setup.stderr));
     }
-    let tmp = as_root(&c, &["mkdir", "-p", "/run/audit-traces"]);
+    // Where strace writes: in the non-root container strace runs as the
+    // caller (see below), hermes or the intruder.
+    let mode = if c.options().non_root { "1777" } else { "0755" };
+    let tmp = as_root(c, &["mkdir", "-p", "-m", mode, "/run/audit-traces"]);
     if !tmp.success() {
         return Err(format!("cannot create /run/audit-traces: {}", tmp.stderr));
     }
-    let mut traced = Vec::new();
-    for step in STEPS {
-        let wanted = only.is_empty() || only.iter().any(|o| o == step.op);
+    for step in steps {
+        let wanted = wanted(step.op);
         // Steps not asked for still run (untraced) when later ones need
         // their effect, so a partial run sees the same states.
-        before(&c, step.op)?;
+        before(c, step.op)?;
         let stdin = step.payload.then_some(PAYLOAD);
         if !wanted && !step.setup.is_empty() {
             // A hostile process state makes a refusal, which changes
@@ -315,7 +527,7 @@ pub fn run(
         if !wanted {
             let mut argv = vec![HELPER];
             argv.extend_from_slice(step.args);
-            let output = c.run_as(step.user, &argv, step.env, stdin);
+            let output = call(c, step, &argv, stdin);
             if output.code != Some(step.expected_exit) {
                 return Err(format!(
                     "untraced step {} exited {:?}: {}",
@@ -338,12 +550,21 @@ pub fn run(
             "4096",
             "-o",
             &inner,
-            "-u",
-            step.user.name(),
-            HELPER,
         ]);
+        if !step.no_new_privs {
+            argv.extend(["-u", step.user.name()]);
+        }
+        argv.push(HELPER);
         argv.extend_from_slice(step.args);
-        let output = c.run_as(User::Root, &argv, step.env, stdin);
+        let output = if step.no_new_privs {
+            // strace itself runs as the caller, with no_new_privs: `strace
+            // -u` would give the helper its file owner's effective uid
+            // (strace's own emulation of the setuid bit, which no_new_privs
+            // does not stop), so the owner mode would not be what ran.
+            call(c, step, &argv, stdin)
+        } else {
+            c.run_as(User::Root, &argv, step.env, stdin)
+        };
         let host = c.host_path(&inner);
         let trace_file = out.join(format!("{}.trace", step.op));
         std::fs::copy(&host, &trace_file).map_err(|e| {
@@ -354,7 +575,7 @@ pub fn run(
                 output.stderr
             )
         })?;
-        after(&c, step.op)?;
+        after(c, step.op)?;
         traced.push(Traced {
             op: step.op.to_owned(),
             expected_exit: step.expected_exit,
@@ -362,7 +583,7 @@ pub fn run(
             trace_file,
         });
     }
-    Ok(traced)
+    Ok(())
 }
 
 fn nix_is_root() -> bool {
@@ -374,4 +595,27 @@ fn nix_is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
         })
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_steps_are_the_operations_in_order_each_in_its_container() {
+        let steps: Vec<&str> = STEPS.iter().chain(NON_ROOT_STEPS).map(|s| s.op).collect();
+        let ops: Vec<&str> = OPS.iter().map(|(op, _)| *op).collect();
+        assert_eq!(steps, ops);
+        let non_root: Vec<&str> = NON_ROOT_STEPS.iter().map(|s| s.op).collect();
+        assert_eq!(non_root, crate::NON_ROOT_CONTAINER);
+        for step in STEPS.iter().chain(NON_ROOT_STEPS) {
+            // no_new_privs is the owner mode's way in, and only its.
+            assert_eq!(
+                step.no_new_privs,
+                crate::OWNER.contains(&step.op),
+                "{}",
+                step.op
+            );
+        }
+    }
 }
