@@ -112,8 +112,8 @@ pub fn lift_cpu_limit() -> Result<(), Failure> {
 /// container, where s6 runs as that user): it then does nothing its caller
 /// could not do by hand, and hands files to the caller's own group.
 pub fn authorize(caller: &Caller) -> Result<Gid, Failure> {
-    let scan_dir_owner = nix::sys::stat::lstat(SCAN_DIR).map(|st| st.st_uid);
-    if caller.via == "owner" && scan_dir_owner == Ok(caller.uid) {
+    let owns_scan_dir = || nix::sys::stat::lstat(SCAN_DIR).is_ok_and(|st| st.st_uid == caller.uid);
+    if caller.via == "owner" && owns_scan_dir() {
         return Ok(nix::unistd::getegid());
     }
     if !nix::unistd::geteuid().is_root() {

@@ -262,7 +262,7 @@ fn a_container_started_with_an_arbitrary_user_is_refused() {
     out.assert_code(1);
     for needle in [
         "started as uid 10001",
-        "--user",
+        "--user 10000",
         "HERMES_UID",
         "HERMES_GID",
         "PUID",
