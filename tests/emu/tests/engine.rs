@@ -19,6 +19,10 @@ use serde_json::Value;
 #[path = "engine/main_program.rs"]
 mod main_program;
 
+/// The shipped Kubernetes Pod specs, run by `podman kube play`.
+#[path = "engine/kube.rs"]
+mod kube;
+
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const GATE: &str = "HERMES_ENGINE_TESTS";
 
@@ -109,6 +113,10 @@ fn image(case: &str) -> Option<&'static str> {
 struct Ctr {
     name: String,
     volume: String,
+    /// Who reads s6's state (`s6-svok`, `s6-svstat`): root, or the
+    /// container's own user where root has no capability in it (a Pod
+    /// that drops them all, where `kubectl exec` runs as that user too).
+    admin: &'static str,
 }
 
 impl Ctr {
@@ -124,7 +132,11 @@ impl Ctr {
         args.push(image);
         args.extend_from_slice(cmd);
         podman(&args).expect_ok("podman run");
-        Ctr { name, volume }
+        Ctr {
+            name,
+            volume,
+            admin: "root",
+        }
     }
 
     fn sh(&self, user: &str, script: &str) -> Out {
@@ -157,15 +169,16 @@ impl Ctr {
     /// Booted: `gateway-default` (always registered) is supervised.
     fn wait_booted(&self) {
         self.wait("the boot (gateway-default supervised)", 60, || {
-            self.sh("root", "s6-svok /run/service/gateway-default").ok()
+            self.sh(self.admin, "s6-svok /run/service/gateway-default")
+                .ok()
         });
     }
 
-    /// `s6-svstat -o up,wantedup,pid` of a gateway, from root.
+    /// `s6-svstat -o up,wantedup,pid` of a gateway, as `admin`.
     fn svstat(&self, profile: &str) -> (bool, bool, u32) {
         let out = self
             .sh(
-                "root",
+                self.admin,
                 &format!("s6-svstat -o up,wantedup,pid /run/service/gateway-{profile}"),
             )
             .expect_ok("s6-svstat");
