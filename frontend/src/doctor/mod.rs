@@ -71,15 +71,13 @@ pub fn examine(config: &Config, service_manager: ServiceManagerKind) -> DoctorRe
         checks.extend(helper::helper_checks(config, mode));
         checks.push(helper::socket_check(config, mode));
         // In a non-root container s6 runs as this very user: supervision
-        // is its own, and no capability is needed to drop to it.
+        // is its own (and capabilities_check finds nothing to ask of it).
         let owner = match mode {
             ControlMode::Owner => nix::unistd::geteuid().as_raw(),
             _ => 0,
         };
         checks.extend(scandir::svscan_checks(config, owner));
-        if owner == 0 {
-            checks.extend(scandir::capabilities_check(config));
-        }
+        checks.extend(scandir::capabilities_check(config));
         let gateways = manager.status_all(config).unwrap_or_default();
         let services = scandir::services(config, &gateways);
         checks.push(scandir::services_check(&services));
