@@ -95,6 +95,10 @@ pub struct Behavior {
     pub sigterm_in_startup_exit: Option<i32>,
     /// `ignore_sigterm=1`: SIGTERM is ignored; only SIGKILL stops it.
     pub ignore_sigterm: bool,
+    /// `orphan_ms=N`: at start, leave a process that outlives its parent and
+    /// exits N ms later (a gateway's child that daemonized): PID 1 adopts it
+    /// and must reap it.
+    pub orphan_ms: Option<u64>,
 }
 
 impl Behavior {
@@ -122,6 +126,7 @@ impl Behavior {
                     .parse()
                     .map(|v| behavior.exit_at_start = Some(v))
                     .is_ok(),
+                "orphan_ms" => value.parse().map(|v| behavior.orphan_ms = Some(v)).is_ok(),
                 "sigterm_in_startup_exit" => value
                     .parse()
                     .map(|v| behavior.sigterm_in_startup_exit = Some(v))
@@ -333,7 +338,7 @@ mod tests {
     fn behavior_file() {
         let (b, warnings) = Behavior::parse(
             "# comment\n\nstartup_ms=250\n crash_after_ms = 40 \nexit_at_start=78\n\
-             sigterm_in_startup_exit=0\nignore_sigterm=1\n",
+             sigterm_in_startup_exit=0\nignore_sigterm=1\norphan_ms=500\n",
         );
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(
@@ -344,6 +349,7 @@ mod tests {
                 exit_at_start: Some(78),
                 sigterm_in_startup_exit: Some(0),
                 ignore_sigterm: true,
+                orphan_ms: Some(500),
             }
         );
         let (b, warnings) = Behavior::parse("startup_ms=soon\nwhat=1\nnoequals\n");

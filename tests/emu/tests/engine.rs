@@ -516,6 +516,46 @@ fn orphans_are_reaped() {
 }
 
 #[test]
+fn an_orphan_left_by_a_gateways_child_is_reaped() {
+    let Some(image) = image("an_orphan_left_by_a_gateways_child_is_reaped") else {
+        return;
+    };
+    let c = Ctr::start(image, "gateway-orphan", &[], &[]);
+    c.wait_booted();
+    // The gateway's child leaves a process behind that ends 3 s later:
+    // PID 1 (s6-svscan) adopts it, and must reap it.
+    c.create_profile("work");
+    c.sh(
+        "hermes",
+        "echo orphan_ms=3000 > /opt/data/profiles/work/standin.conf",
+    )
+    .expect_ok("standin.conf");
+    c.hermes_s6("gateway start -p work");
+    let pid = c.wait_gateway("work", true);
+    // The image has no ps: /proc/<pid>/stat, field 4 is the parent.
+    let orphans = "cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == \"(sleep)\" && $4 == 1'";
+    let adopted = c.sh("root", orphans).expect_ok("ps").stdout;
+    assert!(
+        !adopted.trim().is_empty(),
+        "no orphan adopted by PID 1:\n{}",
+        c.sh(
+            "root",
+            "cat /proc/[0-9]*/stat 2>/dev/null | cut -d' ' -f1-4"
+        )
+        .stdout
+    );
+    sleep(Duration::from_secs(4));
+    assert_eq!(
+        c.sh("root", orphans).expect_ok("ps").stdout,
+        "",
+        "the orphan still runs"
+    );
+    assert_eq!(c.zombies(), "", "zombies left");
+    let (up, _, now) = c.svstat("work");
+    assert!(up && now == pid, "the gateway itself ran on");
+}
+
+#[test]
 fn hermes_writable_path_gives_no_root() {
     let Some(image) = image("hermes_writable_path_gives_no_root") else {
         return;

@@ -79,6 +79,9 @@ fn run_gateway(profile: Option<&str>) -> ExitCode {
         return exit_code(code);
     }
 
+    if let Some(ms) = behavior.orphan_ms {
+        leave_orphan(ms);
+    }
     write_state(&home, "starting");
     let started_up = Instant::now() + Duration::from_millis(behavior.startup_ms);
     while terms.wait(Some(started_up)) {
@@ -147,6 +150,19 @@ fn planned_stop(marker: &Path, pid: u32) -> Result<(), String> {
     let start_time = stat_start_time(&stat).ok_or("cannot parse /proc/self/stat")?;
     check_planned_stop(&value, pid, start_time, now().as_secs_f64())
         .map_err(|problem| format!("marker rejected: {problem:?}"))
+}
+
+/// A child of a child, which the child leaves behind when it exits: its
+/// parent becomes PID 1 (or the nearest subreaper).
+fn leave_orphan(ms: u64) {
+    let secs = format!("{}.{:03}", ms / 1000, ms % 1000);
+    let child = std::process::Command::new("/bin/sh")
+        .args(["-c", "sleep \"$1\" & exit 0", "sh", &secs])
+        .stdin(std::process::Stdio::null())
+        .status();
+    if let Err(e) = child {
+        warn(&format!("cannot leave an orphan: {e}"));
+    }
 }
 
 fn read_behavior(home: &Path) -> Behavior {
