@@ -31,10 +31,6 @@ fn boot_non_root(test: &str) -> Option<Container> {
     )
 }
 
-fn json(out: &Output) -> Value {
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
-}
-
 /// `field:` of `/proc/<pid>/status` in the container, read as root, its
 /// values separated by single spaces.
 fn proc_status(c: &Container, pid: i64, field: &str) -> String {

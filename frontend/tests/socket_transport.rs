@@ -10,7 +10,6 @@ mod common;
 
 use common::*;
 use hermes_s6_emu::{HELPER_SOCKET, NO_SETUID_ENV};
-use serde_json::Value;
 
 const SUDO: &str = "/command/s6-sudo";
 
@@ -23,10 +22,6 @@ fn boot_socket(test: &str) -> Option<Container> {
             ..Options::default()
         },
     )
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
 }
 
 /// Every record of the helper's audit trail names the socket, and the

@@ -30,6 +30,11 @@ pub fn boot_with(test: &str, options: Options) -> Option<Container> {
     }))
 }
 
+/// A command's stdout as JSON; the whole output in the panic otherwise.
+pub fn json(out: &Output) -> Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}
+
 /// `hermes-s6 <args>` as hermes.
 pub fn hs6(c: &Container, args: &[&str]) -> Output {
     hs6_as(c, User::Hermes, args, &[], None)

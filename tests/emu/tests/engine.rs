@@ -120,6 +120,24 @@ struct Ctr {
 }
 
 impl Ctr {
+    /// `hermes-s6 doctor --json` as hermes: the transport expected, and
+    /// no failing check.
+    #[track_caller]
+    fn assert_doctor_passes(&self, transport: &str) {
+        let out = self.sh("hermes", "hermes-s6 doctor --json");
+        let doctor: Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("doctor JSON: {e}\n{}{}", out.stdout, out.stderr));
+        assert_eq!(doctor["control_mode"], transport, "{doctor}");
+        let failing: Vec<&Value> = doctor["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter(|k| k["verdict"] == "fail")
+            .collect();
+        assert!(failing.is_empty(), "doctor fails: {failing:#?}");
+        assert_eq!(doctor["summary"]["fail"], 0, "{doctor}");
+    }
+
     /// `podman run -d` with `opts` before the image and `cmd` after it.
     fn start(image: &str, case: &str, opts: &[&str], cmd: &[&str]) -> Ctr {
         let name = format!("hermes-s6-engine-{case}-{}", std::process::id());
@@ -748,18 +766,7 @@ fn runs_as_hermes(image: &str, case: &str, extra: &[&str]) -> Ctr {
         "no drop in a slot of a non-root container:\n{}",
         run.stdout
     );
-    let doctor = c.sh("hermes", "hermes-s6 doctor --json");
-    let doctor: Value = serde_json::from_str(&doctor.stdout)
-        .unwrap_or_else(|e| panic!("doctor JSON: {e}\n{}{}", doctor.stdout, doctor.stderr));
-    assert_eq!(doctor["control_mode"], "owner", "{doctor}");
-    let failing: Vec<&Value> = doctor["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .filter(|k| k["verdict"] == "fail")
-        .collect();
-    assert!(failing.is_empty(), "doctor fails: {failing:#?}");
-    assert_eq!(doctor["summary"]["fail"], 0, "{doctor}");
+    c.assert_doctor_passes("owner");
 
     // The running gateway comes back after a restart, on a fresh /run.
     c.wait_recorded_running("work");

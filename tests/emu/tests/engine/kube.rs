@@ -361,21 +361,6 @@ fn fields<'a>(status: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn doctor_is_clean(c: &Ctr, transport: &str) {
-    let doctor = c.sh("hermes", "hermes-s6 doctor --json");
-    let doctor: Value = serde_json::from_str(&doctor.stdout)
-        .unwrap_or_else(|e| panic!("doctor JSON: {e}\n{}{}", doctor.stdout, doctor.stderr));
-    assert_eq!(doctor["control_mode"], transport, "{doctor}");
-    let failing: Vec<&Value> = doctor["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .filter(|k| k["verdict"] == "fail")
-        .collect();
-    assert!(failing.is_empty(), "doctor fails: {failing:#?}");
-    assert_eq!(doctor["summary"]["fail"], 0, "{doctor}");
-}
-
 /// The gateway lifecycle as hermes in the played Pod, and what the spec
 /// promises.
 fn runs_as_the_spec_says(pod: &Pod) {
@@ -460,7 +445,7 @@ fn runs_as_the_spec_says(pod: &Pod) {
         boot.contains(&format!("{} transport", spec.transport)),
         "{boot}"
     );
-    doctor_is_clean(c, spec.transport);
+    c.assert_doctor_passes(spec.transport);
 
     // The container ends and its Pod starts it again, on the same
     // emptyDirs: a running gateway comes back, as hermes.
@@ -475,7 +460,7 @@ fn runs_as_the_spec_says(pod: &Pod) {
     let pid = c.wait_gateway("work", true);
     c.assert_runs_as_hermes(pid, "the gateway after the restart");
     assert_eq!(ids_of_pid1(c), [spec.uid; 4]);
-    doctor_is_clean(c, spec.transport);
+    c.assert_doctor_passes(spec.transport);
 }
 
 /// Ends the container's main program (the child of s6-overlay's rc.init),
