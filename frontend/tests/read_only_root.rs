@@ -117,22 +117,7 @@ fn lifecycle(test: &str, socket: bool, caps: Option<&str>) {
             "a boot step wrote outside /run, /tmp or the volume, or complained: {step:?}"
         );
     }
-    for op in [
-        "register",
-        "start",
-        "restart",
-        "stop",
-        "unregister",
-        "rescan",
-    ] {
-        assert!(
-            calls_of(&helper_calls(&c), op)
-                .iter()
-                .any(|r| r.contains("result=ok")),
-            "no successful {op}: {:#?}",
-            helper_calls(&c)
-        );
-    }
+    assert_every_operation_succeeded(&helper_calls(&c));
 }
 
 #[test]

@@ -301,6 +301,27 @@ pub fn helper_calls(c: &Container) -> Vec<String> {
         .collect()
 }
 
+/// Every operation that changes slots, each with a successful call among
+/// `records`.
+#[track_caller]
+pub fn assert_every_operation_succeeded(records: &[String]) {
+    for op in [
+        "register",
+        "start",
+        "restart",
+        "stop",
+        "unregister",
+        "rescan",
+    ] {
+        assert!(
+            calls_of(records, op)
+                .iter()
+                .any(|r| r.ends_with(" result=ok")),
+            "no successful {op}: {records:#?}"
+        );
+    }
+}
+
 /// Helper records whose operation is `op`.
 pub fn calls_of(records: &[String], op: &str) -> Vec<String> {
     let needle = format!(" op={op} ");

@@ -634,22 +634,8 @@ impl Container {
                 .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot link {name}: {e}"));
             self.give_to_init_user(&servicedir);
             self.give_to_init_user(&format!("{SCAN_DIR}/{name}"));
-            self.run_as(
-                self.init_user(),
-                &["s6-svscanctl", "-a", SCAN_DIR],
-                &[],
-                None,
-            )
-            .assert_success();
             let dir = format!("{SCAN_DIR}/{name}");
-            self.wait_for(
-                Duration::from_secs(10),
-                &format!("s6-supervise on {dir}"),
-                || {
-                    self.run_as(self.init_user(), &["s6-svok", &dir], &[], None)
-                        .success()
-                },
-            );
+            self.rescan_until_supervised(&dir);
             let wait = if notifies { "-U" } else { "-u" };
             let out = self.run_as(
                 self.init_user(),
@@ -862,6 +848,11 @@ impl Container {
         self.give_to_init_user(&staging);
         fs::rename(&host_staging, self.host_path(&dir))
             .unwrap_or_else(|e| panic!("hermes-s6-emu: cannot publish {dir}: {e}"));
+        self.rescan_until_supervised(&dir);
+    }
+
+    /// Has s6-svscan scan now, and waits until `dir` has its s6-supervise.
+    fn rescan_until_supervised(&self, dir: &str) {
         self.run_as(
             self.init_user(),
             &["s6-svscanctl", "-a", SCAN_DIR],
@@ -873,7 +864,7 @@ impl Container {
             Duration::from_secs(10),
             &format!("s6-supervise on {dir}"),
             || {
-                self.run_as(self.init_user(), &["s6-svok", &dir], &[], None)
+                self.run_as(self.init_user(), &["s6-svok", dir], &[], None)
                     .success()
             },
         );
