@@ -330,13 +330,83 @@ impl Demo {
         }
 
         self.heading("8. Teardown");
+        self.teardown();
+
+        self.non_root();
+        self.teardown();
+        self.finish()
+    }
+
+    /// Ends the container, and checks that nothing of it is left.
+    fn teardown(&mut self) {
         let namespace = self.c().pid_namespace();
         self.c = None;
         self.check(
             "no process of the container survives, no mount is left",
             namespace.processes().is_empty(),
         );
-        self.finish()
+    }
+
+    /// The same image started as hermes (docker run --user 10000): s6
+    /// itself runs as hermes, and hermes-s6 runs the same helper with no
+    /// privilege at all.
+    fn non_root(&mut self) {
+        self.heading(
+            "9. The same image started as hermes (docker run --user 10000): no privilege anywhere",
+        );
+        let c = Container::boot_with(Options {
+            non_root: true,
+            cont_init: true,
+            syslog: true,
+            container_env: vec![("HERMES_HOME".into(), "/opt/data".into())],
+            ..Options::default()
+        });
+        self.c = Some(c);
+        let pid1 = self.run(User::Root, "grep -E '^(Name|Uid|CapEff)' /proc/1/status");
+        self.check(
+            "PID 1 is s6-svscan, as hermes, with no capability",
+            pid1.stdout.contains("s6-svscan")
+                && pid1.stdout.contains("Uid:\t10000\t10000")
+                && pid1.stdout.contains("CapEff:\t0000000000000000"),
+        );
+        let info = self.run(
+            User::Hermes,
+            "hermes-s6 info | grep -i -E 'control|registration'",
+        );
+        self.check(
+            "hermes-s6 picks the owner transport",
+            info.stdout.contains("owner"),
+        );
+        self.run(
+            User::Hermes,
+            "mkdir -p /opt/data/profiles/alpha && touch /opt/data/profiles/alpha/SOUL.md && hermes-s6 gateway start -p alpha",
+        );
+        let alpha = self.wait_up("alpha");
+        self.check("s6 reports alpha up", alpha > 0);
+        let slot = self.run(
+            User::Hermes,
+            "stat -c '%U:%G %a %n' /run/service/gateway-alpha /run/service/gateway-alpha/run; grep -c s6-setuidgid /run/service/gateway-alpha/run || true",
+        );
+        self.check(
+            "the slot is hermes's, and its run script has no drop to hermes: s6 already runs as hermes",
+            slot.stdout
+                .contains("hermes:hermes 755 /run/service/gateway-alpha\n")
+                && slot.stdout.ends_with("\n0\n"),
+        );
+        let what = "alpha to record itself running";
+        let held = self.wait(what, || self.gateway_recorded_running("alpha", alpha));
+        self.require(what, held);
+        self.run(User::Hermes, "hermes-s6 gateway stop -p alpha");
+        let stopped = self.wait("alpha down", || !self.svstat("alpha").0);
+        self.check("alpha is down", stopped);
+        let records = self.c().syslog_records();
+        for record in &records {
+            println!("    {record}");
+        }
+        self.check(
+            "the helper's records say via=owner",
+            records.iter().any(|r| r.contains("via=owner op=start")),
+        );
     }
 
     fn shell(&mut self) -> i32 {
