@@ -16,8 +16,8 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use crate::container::{Container, NSENTER, User};
-use crate::{CONTAINER_PATH, HERMES_HOME, procfs};
+use crate::host::NSENTER;
+use crate::{CONTAINER_PATH, Container, HERMES_HOME, User, procfs};
 
 /// Programs the emulation runs on the way into the container.
 const LAUNCHERS: &[&str] = &["nsenter", "setpriv", "env"];
@@ -30,6 +30,42 @@ enum Input {
     Null,
     Bytes(Vec<u8>),
     Piped,
+}
+
+impl Container {
+    /// Runs `argv` in the container as `user` and waits for it.
+    ///
+    /// The environment is clean: `PATH` ([`crate::CONTAINER_PATH`]), `HOME`,
+    /// `USER`, `LOGNAME`, then `env`. The working directory is `/opt/data`.
+    /// `stdin` is the given bytes, or `/dev/null`. For more control
+    /// (spawning, other cwd, `no_new_privs`, groups) use [`Container::exec`].
+    pub fn run_as(
+        &self,
+        user: User,
+        argv: &[&str],
+        env: &[(&str, &str)],
+        stdin: Option<&[u8]>,
+    ) -> Output {
+        let mut exec = self.exec(user, argv);
+        for (key, value) in env {
+            exec = exec.env(key, value);
+        }
+        if let Some(bytes) = stdin {
+            exec = exec.stdin_bytes(bytes);
+        }
+        exec.output()
+    }
+
+    /// A command to run in the container as `user`; configure, then
+    /// `.output()` or `.spawn()`.
+    pub fn exec<S: AsRef<OsStr>>(&self, user: User, argv: &[S]) -> Exec<'_> {
+        Exec::new(self, user, argv)
+    }
+
+    /// `/bin/sh -c script` as `user`.
+    pub fn sh(&self, user: User, script: &str) -> Output {
+        self.exec(user, &["/bin/sh", "-c", script]).output()
+    }
 }
 
 /// A command to run in a container; made by [`Container::exec`].

@@ -108,11 +108,15 @@
 //! skipping when not root, for CI).
 
 mod container;
+mod diagnostics;
 mod exec;
+mod host;
 mod nonroot;
+mod options;
 mod paths;
 pub mod procfs;
 mod rootfs;
+mod services;
 mod snapshot;
 mod spawner;
 mod stage2;
@@ -120,9 +124,12 @@ pub mod standin;
 mod syslog;
 mod userland;
 
-pub use container::{Container, Options, User, skip_unless_root, wait_until};
+pub use container::Container;
+pub use diagnostics::wait_until;
 pub use exec::{Exec, Output, Spawned};
+pub use host::skip_unless_root;
 pub use nix::sys::signal::Signal;
+pub use options::{Options, User};
 pub use paths::{BIN_DIR_ENV, FRONTEND_BIN, HELPER_BIN, Paths, STANDIN_BIN};
 pub use rootfs::{S6RC_SERVICES, SHUTDOWND, SVSCAN_SCRIPTS, overlay_entries};
 pub use snapshot::scan_tree;
