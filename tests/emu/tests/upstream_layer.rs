@@ -15,8 +15,10 @@ use std::process::Command;
 use hermes_s6_emu::DOCKER_DIR;
 
 /// What the stand-in's `replace`/`remove` steps carry: the kind of line that
-/// makes them insecure (upstream's hands hermes s6-svscan's control FIFO).
-const INSECURE_SAMPLE: &str = "chown -R hermes:hermes /run/service/.s6-svscan/control";
+/// makes them insecure (upstream's hands hermes s6-svscan's control FIFO);
+/// docker/check uses the same fixture.
+const INSECURE_SAMPLE: &str =
+    include_str!("../../fixtures/insecure-upstream-step").trim_ascii_end();
 
 struct Layered {
     dir: PathBuf,
