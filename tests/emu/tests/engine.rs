@@ -516,24 +516,6 @@ fn podman_stop_exits_with_the_main_program_status() {
 }
 
 #[test]
-fn orphans_are_reaped() {
-    let Some(image) = image("orphans_are_reaped") else {
-        return;
-    };
-    // The main program leaves an orphan that ends soon: PID 1 adopts it
-    // and must reap it.
-    let c = Ctr::start(
-        image,
-        "zombie",
-        &[],
-        &["sh", "-c", "sh -c 'sleep 1 & exit 0'; exec sleep 1000"],
-    );
-    c.wait_booted();
-    sleep(Duration::from_secs(2));
-    assert_eq!(c.zombies(), "", "zombies left");
-}
-
-#[test]
 fn an_orphan_left_by_a_gateways_child_is_reaped() {
     let Some(image) = image("an_orphan_left_by_a_gateways_child_is_reaped") else {
         return;
