@@ -104,7 +104,7 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
     if meta.uid() != 0 {
         problems.push(format!("owned by uid {} instead of root", meta.uid()));
     }
-    match mode {
+    let installed_as = match mode {
         // Unavailable: the image installs it setuid; say why that fails.
         ControlMode::Setuid | ControlMode::Unavailable => {
             if Some(meta.gid()) != hermes_gid {
@@ -123,21 +123,7 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
                 };
                 problems.push(format!("mode {mode_bits:o} instead of 4750{why}"));
             }
-            checks.push(if problems.is_empty() {
-                Check::ok(
-                    "helper.permissions",
-                    "helper permissions",
-                    format!("setuid root, group {}, mode 4750", config.hermes_user),
-                )
-            } else {
-                Check::fail(
-                    "helper.permissions",
-                    "helper permissions",
-                    format!("{shown}: {}", problems.join("; ")),
-                    install,
-                )
-            });
-            checks.push(helper_runs(config, mode));
+            format!("setuid root, group {}, mode 4750", config.hermes_user)
         }
         ControlMode::Socket | ControlMode::Root | ControlMode::Owner => {
             if mode_bits & 0o022 != 0 {
@@ -147,28 +133,23 @@ pub(super) fn helper_checks(config: &Config, mode: ControlMode) -> Vec<Check> {
                 ControlMode::Owner => "this user runs it with its own rights here",
                 _ => "root runs it here",
             };
-            checks.push(if problems.is_empty() {
-                Check::ok(
-                    "helper.permissions",
-                    "helper permissions",
-                    format!(
-                        "root-owned, mode {mode_bits:o}; {runs_it}, so its setuid bit is not needed"
-                    ),
-                )
-            } else {
-                Check::fail(
-                    "helper.permissions",
-                    "helper permissions",
-                    format!("{shown}: {}", problems.join("; ")),
-                    install,
-                )
-            });
-            checks.push(match mode {
-                ControlMode::Socket => helper_runs_over_socket(config),
-                _ => helper_runs(config, mode),
-            });
+            format!("root-owned, mode {mode_bits:o}; {runs_it}, so its setuid bit is not needed")
         }
-    }
+    };
+    checks.push(if problems.is_empty() {
+        Check::ok("helper.permissions", "helper permissions", installed_as)
+    } else {
+        Check::fail(
+            "helper.permissions",
+            "helper permissions",
+            format!("{shown}: {}", problems.join("; ")),
+            install,
+        )
+    });
+    checks.push(match mode {
+        ControlMode::Socket => helper_runs_over_socket(config),
+        _ => helper_runs(config, mode),
+    });
     checks
 }
 

@@ -29,6 +29,14 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The names in a directory (no temporary file may be left behind).
+fn names_in(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
 #[test]
 fn parses_objects_with_or_without_bom() {
     let map = parse_state_object(b"\xEF\xBB\xBF{\"gateway_state\":\"running\"}").unwrap();
@@ -75,11 +83,10 @@ fn records_intent_in_a_new_file() {
         serde_json::json!({"desired_state": "stopped", "updated_at": 1234})
     );
     // No temporary file is left behind.
-    let names: Vec<_> = std::fs::read_dir(dir.path().join("profiles/work"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, ["gateway_state.json"]);
+    assert_eq!(
+        names_in(&dir.path().join("profiles/work")),
+        ["gateway_state.json"]
+    );
 }
 
 #[test]
@@ -276,11 +283,10 @@ fn creates_a_state_file_only_when_there_is_none() {
     symlink(dir.path().join("target.json"), &path).unwrap();
     assert!(!profile_dir.create_state(&state).unwrap());
     assert!(!dir.path().join("target.json").exists());
-    let names: Vec<_> = std::fs::read_dir(dir.path().join("profiles/work"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, ["gateway_state.json"]);
+    assert_eq!(
+        names_in(&dir.path().join("profiles/work")),
+        ["gateway_state.json"]
+    );
 }
 
 #[test]
